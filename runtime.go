@@ -1,0 +1,66 @@
+package chub
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// InstanceSpec is what a runtime needs to run one instance. It is derived
+// from the Compute by a pure function, so every call describes the same
+// instance the same way.
+type InstanceSpec struct {
+	ID       string // the compute's id; runtime object names derive from it
+	Hostname string // the compute's name
+	Image    string // image name; "" means the runtime's default
+	// CPUMillis is the CPU limit in thousandths of a core.
+	CPUMillis   int64
+	MemoryBytes int64
+	GPUs        int
+	PidsLimit   int64
+}
+
+// Phase is what a runtime observes of an instance.
+type Phase string
+
+// The phases a runtime reports.
+const (
+	PhaseAbsent  Phase = "Absent"  // nothing exists: no disk, no container
+	PhaseStopped Phase = "Stopped" // the disk exists, nothing runs
+	PhaseRunning Phase = "Running" // the instance runs and its agent answers
+	PhaseFailed  Phase = "Failed"  // it exists but is broken; Message says why
+)
+
+// InstanceStatus is a runtime's observation of one instance.
+type InstanceStatus struct {
+	Phase     Phase
+	Message   string
+	PrivateIP string
+	StartedAt time.Time
+}
+
+// Runtime runs instances. Every method is idempotent: Create of an instance
+// whose disk exists, Start of a running instance, Stop of a stopped one and
+// Destroy of an absent one all succeed without doing anything.
+type Runtime interface {
+	// Name is the runtime's name (local, kubernetes).
+	Name() string
+	// Create prepares the instance's disk without starting it.
+	Create(ctx context.Context, spec InstanceSpec) error
+	// Start runs the instance (creating its disk if needed) and returns once
+	// its agent answers.
+	Start(ctx context.Context, spec InstanceSpec) error
+	// Stop ends every process of the instance, giving them grace to exit,
+	// and releases its compute; the disk is kept.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Destroy stops the instance and removes everything it had, disk included.
+	Destroy(ctx context.Context, id string) error
+	// Inspect observes one instance.
+	Inspect(ctx context.Context, id string) (InstanceStatus, error)
+	// List returns the ids of every instance the runtime holds, so that
+	// orphans can be found.
+	List(ctx context.Context) ([]string, error)
+	// DialAgent connects to the agent inside a running instance.
+	DialAgent(ctx context.Context, id string) (net.Conn, error)
+}
+

@@ -1,0 +1,48 @@
+package chub
+
+import "context"
+
+// Page selects a slice of a list.
+type Page struct {
+	Skip  int
+	Limit int
+}
+
+// Store keeps all of ComputeHub's state. Every method runs in one
+// transaction. Writes of a Compute check its Version and fail with a
+// KindConflict error when another writer got there first; on success the
+// Version passed in is advanced.
+type Store interface {
+	CreateUser(ctx context.Context, u *User) error
+	UserByName(ctx context.Context, name string) (*User, error)
+	UserByID(ctx context.Context, id string) (*User, error)
+	ListUsers(ctx context.Context) ([]*User, error)
+	CreateToken(ctx context.Context, t *Token) error
+	// Authenticate finds the user owning an unexpired token with the given hash.
+	Authenticate(ctx context.Context, tokenHash string) (*User, error)
+
+	PutWorkspace(ctx context.Context, w *Workspace) (created bool, err error)
+	GetWorkspace(ctx context.Context, s WorkspaceScope) (*Workspace, error)
+	ListWorkspaces(ctx context.Context, subscription, resourceGroup string) ([]*Workspace, error)
+	// DeleteWorkspace refuses with KindConflict while the workspace has computes.
+	DeleteWorkspace(ctx context.Context, s WorkspaceScope) error
+
+	// CreateCompute inserts the compute and its create operation; a name taken
+	// anywhere in the region is a KindConflict error.
+	CreateCompute(ctx context.Context, c *Compute, op *Operation) error
+	GetCompute(ctx context.Context, s WorkspaceScope, name string) (*Compute, error)
+	GetComputeByID(ctx context.Context, id string) (*Compute, error)
+	// ComputeNameTaken reports whether any workspace holds a compute of that name.
+	ComputeNameTaken(ctx context.Context, name string) (bool, error)
+	ListComputes(ctx context.Context, s WorkspaceScope, p Page) ([]*Compute, error)
+	// ListAllComputes lists every compute of every workspace (for the reconciler).
+	ListAllComputes(ctx context.Context) ([]*Compute, error)
+	// UpdateCompute writes c (version-checked) and upserts ops, atomically.
+	UpdateCompute(ctx context.Context, c *Compute, ops ...*Operation) error
+	// RemoveCompute deletes c's row (version-checked) and upserts ops, atomically.
+	RemoveCompute(ctx context.Context, c *Compute, ops ...*Operation) error
+
+	GetOperation(ctx context.Context, id string) (*Operation, error)
+
+	Close() error
+}
