@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Proof against a real client: starts a throw-away chub server (HTTPS, self-signed local CA,
+# --page-size 2) and drives it with the official @azure/arm-machinelearning 2.1.1 SDK.
+#
+#   CHUB_BIN=path/to/chub bash sdktest/run.sh      (default: ../bin/chub relative to sdktest/)
+#   extra arguments are passed to `node --test` (e.g. --test-name-pattern=paging)
+#
+# Builds nothing. Must run as root (the server uses real local containers).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CHUB_BIN="${CHUB_BIN:-$HERE/../bin/chub}"
+case "$CHUB_BIN" in /*) ;; *) CHUB_BIN="$(cd "$(dirname "$CHUB_BIN")" && pwd)/$(basename "$CHUB_BIN")" ;; esac
+PAGE_SIZE=2
+STARTUP_TIMEOUT="${CHUB_STARTUP_TIMEOUT:-90}"
+
+if [[ ! -x "$CHUB_BIN" ]]; then
+  echo "sdktest: no chub binary at $CHUB_BIN (build it: go build -o bin/chub ./cmd/chub, or set CHUB_BIN)" >&2
+  exit 1
+fi
+command -v node >/dev/null || { echo "sdktest: node is not installed" >&2; exit 1; }
+command -v curl >/dev/null || { echo "sdktest: curl is not installed" >&2; exit 1; }
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/chub-sdktest.XXXXXX")"
+DATA="$WORK/data"
+LOG="$WORK/server.log"
+mkdir -m 0700 "$DATA"
+SERVER_PID=""
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    if [[ -n "${CHUB_SERVER:-}" && -n "${CHUB_TOKEN:-}" ]]; then
+      # Safety net: delete whatever the tests left behind, so no instance outlives the run.
+      (cd "$HERE" && timeout 120 node lib/sweep.js) || echo "sdktest: sweep of leftover instances failed" >&2
+    fi
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 300); do
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "sdktest: server did not stop within 30s of SIGTERM; sending SIGKILL" >&2
+      kill -KILL "$SERVER_PID" 2>/dev/null
+    fi
+    wait "$SERVER_PID" 2>/dev/null
+  fi
+  if [[ $rc -ne 0 && -f "$LOG" ]]; then
+    echo "---- chub server log (last 80 lines) ----" >&2
+    tail -n 80 "$LOG" >&2
+    echo "---- end of server log ----" >&2
+  fi
+  rm -rf --one-file-system "$WORK" 2>/dev/null || rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+URL="https://127.0.0.1:$PORT"
+
+"$CHUB_BIN" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" --page-size "$PAGE_SIZE" >"$LOG" 2>&1 &
+SERVER_PID=$!
+
+CA="$DATA/tls/ca.crt"
+ready=""
+for _ in $(seq 1 $((STARTUP_TIMEOUT * 5))); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "sdktest: chub server exited during startup" >&2
+    exit 1
+  fi
+  if [[ -s "$CA" && -s "$DATA/admin-token" ]] &&
+    curl -sf -o /dev/null --max-time 2 --cacert "$CA" "$URL/healthz"; then
+    ready=1
+    break
+  fi
+  sleep 0.2
+done
+if [[ -z "$ready" ]]; then
+  echo "sdktest: chub server not healthy at $URL/healthz within ${STARTUP_TIMEOUT}s" >&2
+  exit 1
+fi
+
+export CHUB_SERVER="$URL"
+CHUB_TOKEN="$(tr -d '\r\n' <"$DATA/admin-token")"
+export CHUB_TOKEN
+export CHUB_PAGE_SIZE="$PAGE_SIZE"
+export NODE_EXTRA_CA_CERTS="$CA"
+export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
+export no_proxy="$NO_PROXY"
+
+if [[ ! -d "$HERE/node_modules/@azure/arm-machinelearning" ]]; then
+  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+cd "$HERE"
+node --test --test-concurrency=1 "$@" test/*.test.js
