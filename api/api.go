@@ -1,0 +1,265 @@
+// Package api serves ComputeHub's HTTP API: Azure's Machine Learning compute
+// REST API (same paths, verbs, status codes, headers and JSON shapes), the
+// operation-status endpoints clients poll, and ComputeHub's own user and
+// token endpoints under /chub/v1.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/computehub/chub"
+	"github.com/computehub/chub/lifecycle"
+)
+
+// Config wires the API to the rest of the server.
+type Config struct {
+	Store      chub.Store
+	Lifecycle  *lifecycle.Service
+	Authorizer chub.Authorizer
+	Runtime    chub.Runtime
+	Catalog    func() *chub.Catalog
+	Region     string
+	// PageSize is how many computes a list page holds (default 100).
+	PageSize int
+	// RetryAfter is the polling interval suggested to clients (default 1s).
+	RetryAfter time.Duration
+	Logger     *slog.Logger
+}
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	routes []route
+	ready  atomic.Bool
+}
+
+// New builds the API handler.
+func New(cfg Config) *Server {
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 100
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.addRoutes()
+	return s
+}
+
+// SetReady makes /healthz answer 200.
+func (s *Server) SetReady(v bool) { s.ready.Store(v) }
+
+// hashToken is how tokens are stored: the hex SHA-256 of the secret. Tokens
+// are 256-bit random strings, so a fast hash is safe.
+func hashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// HashToken exposes the token hash for the bootstrap.
+func HashToken(secret string) string { return hashToken(secret) }
+
+type ctxKey int
+
+const userKey ctxKey = 1
+
+func caller(r *http.Request) *chub.User { return r.Context().Value(userKey).(*chub.User) }
+
+// ServeHTTP authenticates, checks api-version and routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	reqID := lifecycle.NewID()
+	w.Header().Set("x-ms-request-id", reqID)
+	if cid := r.Header.Get("x-ms-client-request-id"); cid != "" {
+		w.Header().Set("x-ms-client-request-id", cid)
+	}
+	corr := r.Header.Get("x-ms-correlation-request-id")
+	if corr == "" {
+		corr = reqID
+	}
+	w.Header().Set("x-ms-correlation-request-id", corr)
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: 200}
+	defer func() {
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "dur", time.Since(start), "request_id", reqID)
+	}()
+	if r.URL.Path == "/healthz" {
+		if !s.ready.Load() {
+			writeError(sw, r, chub.Errorf(chub.KindUnavailable, "ServiceUnavailable", "", "the server is starting"))
+			return
+		}
+		sw.Header().Set("Content-Type", "text/plain")
+		io.WriteString(sw, "ok\n")
+		return
+	}
+	u, err := s.authenticate(r)
+	if err != nil {
+		sw.Header().Set("WWW-Authenticate", `Bearer realm="chub"`)
+		writeError(sw, r, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), userKey, u))
+	rt, params, err := s.match(r)
+	if err != nil {
+		writeError(sw, r, err)
+		return
+	}
+	if rt.arm {
+		if err := checkAPIVersion(r); err != nil {
+			writeError(sw, r, err)
+			return
+		}
+	}
+	if err := rt.handle(sw, r, params); err != nil {
+		if chub.ErrorKind(err) == chub.KindInternal {
+			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", reqID)
+		}
+		writeError(sw, r, err)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
+
+// Unwrap lets http.ResponseController and websocket upgrades reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) authenticate(r *http.Request) (*chub.User, error) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if h == "" {
+		return nil, chub.Errorf(chub.KindUnauthenticated, "AuthenticationFailed", "", "authentication failed: the Authorization header is missing; send 'Authorization: Bearer <token>' (chub token create makes one)")
+	}
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return nil, chub.Errorf(chub.KindUnauthenticated, "InvalidAuthenticationToken", "", "authentication failed: the Authorization header must be 'Bearer <token>'")
+	}
+	return s.cfg.Store.Authenticate(r.Context(), hashToken(strings.TrimSpace(tok)))
+}
+
+var apiVersionRE = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})(-preview)?$`)
+
+// Oldest and newest api-version the official clients send.
+const (
+	MinAPIVersion = "2018-03-01"
+	MaxAPIVersion = "2025-06-01"
+)
+
+func checkAPIVersion(r *http.Request) error {
+	v := r.URL.Query().Get("api-version")
+	if v == "" {
+		return chub.Invalid("MissingApiVersionParameter", "api-version", "the api-version query parameter (?api-version=) is required for all requests; use for example ?api-version=%s", MaxAPIVersion)
+	}
+	m := apiVersionRE.FindStringSubmatch(v)
+	if m == nil || m[1] < MinAPIVersion || m[1] > MaxAPIVersion {
+		return chub.Invalid("InvalidApiVersionParameter", "api-version", "the api-version '%s' is invalid; the supported versions are %s to %s (with or without -preview)", v, MinAPIVersion, MaxAPIVersion)
+	}
+	return nil
+}
+
+var statusOf = map[chub.Kind]int{
+	chub.KindInternal:        http.StatusInternalServerError,
+	chub.KindInvalid:         http.StatusBadRequest,
+	chub.KindUnauthenticated: http.StatusUnauthorized,
+	chub.KindForbidden:       http.StatusForbidden,
+	chub.KindNotFound:        http.StatusNotFound,
+	chub.KindConflict:        http.StatusConflict,
+	chub.KindUnavailable:     http.StatusServiceUnavailable,
+}
+
+// envelope is Azure's error response.
+type envelope struct {
+	Error errorBody `json:"error"`
+}
+
+type errorBody struct {
+	Code           string           `json:"code"`
+	Message        string           `json:"message"`
+	Target         string           `json:"target,omitempty"`
+	Details        []errorBody      `json:"details"`
+	AdditionalInfo []map[string]any `json:"additionalInfo"`
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *chub.Error
+	if !errors.As(err, &e) {
+		e = &chub.Error{Kind: chub.KindInternal, Code: "InternalServerError", Message: "an internal error occurred; the server log has the details (request id " + w.Header().Get("x-ms-request-id") + ")"}
+	}
+	w.Header().Set("x-ms-error-code", e.Code)
+	writeJSON(w, statusOf[e.Kind], envelope{Error: errorBody{Code: e.Code, Message: e.Message, Target: e.Target, Details: []errorBody{}, AdditionalInfo: []map[string]any{}}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+const maxBody = 1 << 20
+
+// decode reads a JSON body into v, turning every failure into a 400 that
+// names the offending field.
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return chub.Invalid("InvalidRequestContent", "", "reading the request body failed: %v", err)
+	}
+	if len(body) > maxBody {
+		return chub.Invalid("RequestTooLarge", "", "the request body is larger than %d bytes", maxBody)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return chub.Invalid("InvalidRequestContent", "", "the request body is empty; send a JSON document")
+	}
+	return decodeJSON(body, v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	err := json.Unmarshal(body, v)
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return chub.Invalid("InvalidRequestContent", "", "the request content is not valid JSON: %v (at byte %d)", se, se.Offset)
+	case errors.As(err, &te):
+		target := te.Field
+		return chub.Invalid("InvalidRequestContent", target, "the value of '%s' must be of type %s, not %s", target, jsonType(te.Type.Kind().String()), te.Value)
+	default:
+		return chub.Invalid("InvalidRequestContent", "", "the request content is invalid: %v", err)
+	}
+}
+
+func jsonType(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "int", "int64", "int32", "float64", "uint16":
+		return "number"
+	case "slice", "array":
+		return "array"
+	default:
+		return "object"
+	}
+}

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"net"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/computehub/chub"
+)
+
+// exec relays a websocket between the caller and the agent inside the
+// instance (see package streamproto for the messages). Only the instance's
+// own user may exec.
+func (s *Server) exec(w http.ResponseWriter, r *http.Request, p params) error {
+	ws, err := s.workspace(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, chub.ActionComputeAppAccess, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
+		return err
+	}
+	c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
+	if err != nil {
+		return err
+	}
+	u := caller(r)
+	if c.Owner() != u.ID {
+		return chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
+			"only the user of compute %q may run commands in it; %s is not", c.Name, u.Name)
+	}
+	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
+		return chub.Conflict("InvalidComputeState", "name", "compute %q is %s; start it first (chub computetarget start computeinstance -n %s)", c.Name, c.State, c.Name)
+	}
+	agentConn, _, err := websocket.Dial(r.Context(), "ws://agent/v1/exec", &websocket.DialOptions{
+		HTTPClient: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return s.cfg.Runtime.DialAgent(ctx, c.ID) },
+		}},
+	})
+	if err != nil {
+		return chub.Errorf(chub.KindUnavailable, "AgentUnavailable", "name", "the agent of compute %q did not answer: %v", c.Name, err)
+	}
+	defer agentConn.CloseNow()
+	agentConn.SetReadLimit(-1)
+	client, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept has answered the client
+	}
+	defer client.CloseNow()
+	client.SetReadLimit(-1)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		relay(ctx, agentConn, client)
+		cancel()
+	}()
+	relay(ctx, client, agentConn)
+	agentConn.Close(websocket.StatusNormalClosure, "")
+	client.Close(websocket.StatusNormalClosure, "")
+	return nil
+}
+
+// relay copies messages from src to dst until either side ends.
+func relay(ctx context.Context, src, dst *websocket.Conn) {
+	for {
+		typ, data, err := src.Read(ctx)
+		if err != nil {
+			return
+		}
+		if err := dst.Write(ctx, typ, data); err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,279 @@
+// Package lifecycle applies the rules of compute-instance operations to the
+// store: what may be created, which operation is allowed in which state, one
+// operation at a time, and delete winning over any operation in flight. It
+// records intent (desired state plus an operation) and wakes the reconciler;
+// it never touches a runtime.
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/computehub/chub"
+)
+
+// Service is the compute-instance lifecycle.
+type Service struct {
+	Store   chub.Store
+	Catalog func() *chub.Catalog
+	Region  string
+	// Wake tells the reconciler that an instance changed.
+	Wake func(id string)
+	// CheckSize refuses sizes the runtime cannot hold; nil accepts all.
+	CheckSize func(chub.InstanceSpec) error
+	Now       func() time.Time
+}
+
+// NewID returns a random UUID (version 4).
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// CreateRequest is what a PUT of a compute instance asks for.
+type CreateRequest struct {
+	Location    string
+	Description string
+	Tags        map[string]string
+	Settings    chub.InstanceSettings
+}
+
+// activeOpErr is the conflict the v1 SDK recognises.
+func activeOpErr(c *chub.Compute) error {
+	return chub.Conflict("Conflict", "name",
+		"There is already an active operation submitted for compute %q; wait for it to finish (chub computetarget show -n %s) and try again", c.Name, c.Name)
+}
+
+// SpecFor derives the runtime's view of an instance from its size: a pure
+// function of the compute and the catalog entry.
+func SpecFor(c *chub.Compute, size chub.VMSize) chub.InstanceSpec {
+	return chub.InstanceSpec{
+		ID:          c.ID,
+		Hostname:    strings.ToLower(c.Name),
+		CPUMillis:   int64(size.VCPUs) * 1000,
+		MemoryBytes: int64(size.MemoryGB * (1 << 30)),
+		GPUs:        size.GPUs,
+		PidsLimit:   int64(4096 * size.VCPUs),
+	}
+}
+
+// CreateOrUpdate creates the instance, or on an existing one changes only
+// its description and tags.
+func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string, req CreateRequest) (*chub.Compute, *chub.Operation, bool, error) {
+	ws, err := s.Store.GetWorkspace(ctx, scope)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	scope = ws.Scope
+	existing, err := s.Store.GetCompute(ctx, scope, name)
+	if err == nil {
+		c, err := s.update(ctx, caller, existing, req)
+		return c, nil, false, err
+	}
+	if !chub.IsNotFound(err) {
+		return nil, nil, false, err
+	}
+	if err := chub.ValidateComputeName(name); err != nil {
+		return nil, nil, false, err
+	}
+	if req.Location != "" && !strings.EqualFold(strings.ReplaceAll(req.Location, " ", ""), s.Region) {
+		return nil, nil, false, chub.Invalid("LocationNotAvailable", "location", "location %q is not served here; this server's region is %q", req.Location, s.Region)
+	}
+	if err := req.Settings.Normalize(); err != nil {
+		return nil, nil, false, err
+	}
+	size, ok := s.Catalog().Lookup(req.Settings.VMSize)
+	if !ok {
+		return nil, nil, false, chub.Invalid("InvalidVmSize", "properties.properties.vmSize",
+			"VM size %q is not offered in region %q; list the sizes with 'chub vmsize list'", req.Settings.VMSize, s.Region)
+	}
+	req.Settings.VMSize = size.Name
+	if a := req.Settings.PersonalComputeInstanceSettings; a != nil && a.AssignedUser != nil {
+		u, err := s.Store.UserByID(ctx, a.AssignedUser.ObjectID)
+		if err != nil || !strings.EqualFold(u.TenantID, a.AssignedUser.TenantID) {
+			return nil, nil, false, chub.Invalid("InvalidAssignedUser", "properties.properties.personalComputeInstanceSettings.assignedUser",
+				"assigned user %s in tenant %s does not exist; create the user first (chub user create)", a.AssignedUser.ObjectID, a.AssignedUser.TenantID)
+		}
+	}
+	now := s.now()
+	c := &chub.Compute{
+		ID: NewID(), WorkspaceID: ws.ID, Scope: scope, Name: name, Location: s.Region,
+		Description: req.Description, Tags: req.Tags, Settings: req.Settings,
+		CreatedBy: caller.Principal(), CreatedAt: now, ModifiedBy: caller.Principal(), ModifiedAt: now,
+		Desired: chub.DesiredRunning, State: chub.StateCreating,
+	}
+	if s.CheckSize != nil {
+		if err := s.CheckSize(SpecFor(c, size)); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	op := s.newOp(c, chub.OpCreate, caller)
+	c.ActiveOperation = op.ID
+	c.LastOperation = &chub.LastOperation{OperationName: chub.OpCreate, OperationTime: now, OperationStatus: string(chub.OpInProgress), OperationTrigger: chub.TriggerUser}
+	if err := s.Store.CreateCompute(ctx, c, op); err != nil {
+		return nil, nil, false, err
+	}
+	s.wake(c.ID)
+	return c, op, true, nil
+}
+
+func (s *Service) update(ctx context.Context, caller *chub.User, c *chub.Compute, req CreateRequest) (*chub.Compute, error) {
+	if c.Desired == chub.DesiredDeleted {
+		return nil, chub.Conflict("Conflict", "name", "compute %q is being deleted", c.Name)
+	}
+	if v := req.Settings.VMSize; v != "" && !strings.EqualFold(v, c.Settings.VMSize) {
+		return nil, chub.Invalid("VmSizeImmutable", "properties.properties.vmSize",
+			"the VM size of compute %q is %s and cannot be changed by an update (asked for %s); stop it and resize it explicitly", c.Name, c.Settings.VMSize, v)
+	}
+	if req.Description == c.Description && maps.Equal(req.Tags, c.Tags) {
+		return c, nil
+	}
+	c.Description, c.Tags = req.Description, req.Tags
+	c.ModifiedBy, c.ModifiedAt = caller.Principal(), s.now()
+	if err := s.Store.UpdateCompute(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Service) newOp(c *chub.Compute, name chub.OperationName, caller *chub.User) *chub.Operation {
+	return &chub.Operation{
+		ID: NewID(), ComputeID: c.ID, ResourceID: c.ResourceID(), Location: s.Region, Name: name,
+		Trigger: chub.TriggerUser, Status: chub.OpInProgress, StartTime: s.now(), RequestedBy: caller.Principal(),
+	}
+}
+
+func (s *Service) wake(id string) {
+	if s.Wake != nil {
+		s.Wake(id)
+	}
+}
+
+// transition is one user operation's rule: the states it is accepted in
+// and the state it moves the instance to.
+type transition struct {
+	from    []chub.State
+	via     chub.State
+	desired chub.Desired
+	restart bool
+}
+
+var transitions = map[chub.OperationName]transition{
+	chub.OpStart:   {from: []chub.State{chub.StateStopped, chub.StateUnusable}, via: chub.StateStarting, desired: chub.DesiredRunning},
+	chub.OpStop:    {from: []chub.State{chub.StateRunning, chub.StateJobRunning}, via: chub.StateStopping, desired: chub.DesiredStopped},
+	chub.OpRestart: {from: []chub.State{chub.StateRunning}, via: chub.StateRestarting, desired: chub.DesiredRunning, restart: true},
+}
+
+// Act starts a start, stop or restart operation.
+func (s *Service) Act(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string, opName chub.OperationName) (*chub.Compute, *chub.Operation, error) {
+	tr, ok := transitions[opName]
+	if !ok {
+		return nil, nil, fmt.Errorf("unknown operation %s", opName)
+	}
+	for attempt := 0; ; attempt++ {
+		c, err := s.Store.GetCompute(ctx, scope, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c.ActiveOperation != "" {
+			return nil, nil, activeOpErr(c)
+		}
+		if !stateIn(c.State, tr.from) {
+			return nil, nil, chub.Conflict("InvalidComputeState", "name",
+				"cannot %s compute %q: it is %s; %s is allowed only when it is %s", strings.ToLower(string(opName)), c.Name, c.State, strings.ToLower(string(opName)), joinStates(tr.from))
+		}
+		op := s.newOp(c, opName, caller)
+		c.Desired, c.State, c.ActiveOperation, c.RestartPending = tr.desired, tr.via, op.ID, tr.restart
+		c.Errors = nil
+		c.LastOperation = &chub.LastOperation{OperationName: opName, OperationTime: op.StartTime, OperationStatus: string(chub.OpInProgress), OperationTrigger: chub.TriggerUser}
+		err = s.Store.UpdateCompute(ctx, c, op)
+		if chub.ErrorKind(err) == chub.KindConflict && attempt < 3 {
+			continue // raced with the reconciler: re-read and re-check
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		s.wake(c.ID)
+		return c, op, nil
+	}
+}
+
+// Delete starts deleting the instance, whatever its state, cancelling any
+// operation in flight. It returns a nil operation when nothing exists.
+func (s *Service) Delete(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string) (*chub.Operation, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := s.Store.GetCompute(ctx, scope, name)
+		if chub.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c.Desired == chub.DesiredDeleted {
+			op, err := s.Store.GetOperation(ctx, c.ActiveOperation)
+			if err != nil {
+				return nil, err
+			}
+			return op, nil // already being deleted: the same operation answers
+		}
+		ops := []*chub.Operation{}
+		if c.ActiveOperation != "" {
+			prev, err := s.Store.GetOperation(ctx, c.ActiveOperation)
+			if err == nil && !prev.Done() {
+				prev.Status, prev.EndTime = chub.OpCanceled, s.now()
+				prev.Error = &chub.ErrorDetail{Code: "OperationCanceled", Message: fmt.Sprintf("the %s of compute %q was canceled because the compute is being deleted", strings.ToLower(string(prev.Name)), c.Name)}
+				ops = append(ops, prev)
+			}
+		}
+		op := s.newOp(c, chub.OpDelete, caller)
+		ops = append(ops, op)
+		c.Desired, c.State, c.ActiveOperation, c.RestartPending = chub.DesiredDeleted, chub.StateDeleting, op.ID, false
+		c.LastOperation = &chub.LastOperation{OperationName: chub.OpDelete, OperationTime: op.StartTime, OperationStatus: string(chub.OpInProgress), OperationTrigger: chub.TriggerUser}
+		err = s.Store.UpdateCompute(ctx, c, ops...)
+		var ce *chub.Error
+		if errors.As(err, &ce) && ce.Kind == chub.KindConflict && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.wake(c.ID)
+		return op, nil
+	}
+}
+
+func stateIn(s chub.State, set []chub.State) bool {
+	for _, x := range set {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+func joinStates(set []chub.State) string {
+	parts := make([]string, len(set))
+	for i, s := range set {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, " or ")
+}

@@ -1,0 +1,223 @@
+// Package server wires ComputeHub's control plane together: TLS, the store,
+// the runtime, the reconciler and the API, with a first-start bootstrap and
+// a graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/computehub/chub"
+	"github.com/computehub/chub/access"
+	"github.com/computehub/chub/api"
+	"github.com/computehub/chub/certs"
+	"github.com/computehub/chub/lifecycle"
+	"github.com/computehub/chub/reconciler"
+	"github.com/computehub/chub/runtime/local"
+	"github.com/computehub/chub/sqlite"
+)
+
+// Config is the server's configuration (flags and CHUB_* variables).
+type Config struct {
+	DataDir        string
+	Listen         string
+	Region         string
+	Runtime        string
+	TLSCert        string
+	TLSKey         string
+	SubscriptionID string
+	VMSizesFile    string
+	PageSize       int
+	CPUOvercommit  float64
+	Resync         time.Duration
+	StopGrace      time.Duration
+	// Out receives the first-start messages meant for a person (token, CA path).
+	Out    io.Writer
+	Logger *slog.Logger
+}
+
+// DefaultSubscription is the subscription bootstrapped when none is given.
+const DefaultSubscription = "00000000-0000-0000-0000-000000000000"
+
+// Run serves until ctx ends, then shuts down gracefully. Running instances
+// are left running.
+func Run(ctx context.Context, cfg Config) error {
+	log := cfg.Logger
+	if cfg.Out == nil {
+		cfg.Out = os.Stdout
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	tlsConfig, caPath, err := setupTLS(cfg, dataDir)
+	if err != nil {
+		return err
+	}
+	catalog := chub.BuiltinCatalog()
+	if cfg.VMSizesFile != "" {
+		data, err := os.ReadFile(cfg.VMSizesFile)
+		if err != nil {
+			return fmt.Errorf("read VM size catalog: %w", err)
+		}
+		if catalog, err = chub.ParseCatalog(data); err != nil {
+			return fmt.Errorf("%s: %w", cfg.VMSizesFile, err)
+		}
+	}
+	catalogFn := func() *chub.Catalog { return catalog }
+
+	store, err := sqlite.Open(ctx, filepath.Join(dataDir, "chub.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var rt chub.Runtime
+	var checkSize func(chub.InstanceSpec) error
+	switch cfg.Runtime {
+	case "local", "":
+		lr, err := local.New(local.Config{Root: filepath.Join(dataDir, "runtime", "local"), CPUOvercommit: cfg.CPUOvercommit, Logger: log})
+		if err != nil {
+			return fmt.Errorf("the local runtime cannot run on this host: %w", err)
+		}
+		rt, checkSize = lr, lr.CheckSize
+	default:
+		return fmt.Errorf("unknown runtime %q: this build offers --runtime local", cfg.Runtime)
+	}
+
+	if err := bootstrap(ctx, store, dataDir, cfg, cfg.Out); err != nil {
+		return err
+	}
+
+	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace})
+	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize}
+	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: access.AdminOnly{}, Runtime: rt,
+		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	httpServer := &http.Server{
+		Handler:           apiServer,
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	recCtx, stopRec := context.WithCancel(context.WithoutCancel(ctx))
+	recDone := make(chan struct{})
+	go func() {
+		defer close(recDone)
+		rec.Run(recCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.ServeTLS(ln, "", "") }()
+	apiServer.SetReady(true)
+	log.Info("chub server ready", "url", "https://"+ln.Addr().String(), "region", cfg.Region, "runtime", rt.Name(), "data_dir", dataDir, "ca", caPath)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		stopRec()
+		<-recDone
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("shutting down; running instances keep running")
+	apiServer.SetReady(false)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutCtx); err != nil {
+		httpServer.Close()
+	}
+	stopRec()
+	<-recDone
+	log.Info("stopped")
+	return nil
+}
+
+func setupTLS(cfg Config, dataDir string) (*tls.Config, string, error) {
+	certFile, keyFile, caPath := cfg.TLSCert, cfg.TLSKey, ""
+	if (certFile == "") != (keyFile == "") {
+		return nil, "", errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if certFile == "" {
+		p := certs.In(filepath.Join(dataDir, "tls"))
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		var hosts []string
+		if host != "" && host != "0.0.0.0" && host != "::" {
+			hosts = append(hosts, host)
+		}
+		if hn, err := os.Hostname(); err == nil {
+			hosts = append(hosts, hn)
+		}
+		made, err := certs.Ensure(p, hosts)
+		if err != nil {
+			return nil, "", fmt.Errorf("make TLS certificate: %w", err)
+		}
+		certFile, keyFile, caPath = p.Cert, p.Key, p.CACert
+		if made {
+			fmt.Fprintf(cfg.Out, "Made a local certificate authority for HTTPS: %s\n  (trust it with CHUB_CA_CERT=%s, or pass --tls-cert/--tls-key for a real certificate)\n", caPath, caPath)
+		}
+	}
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("load TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, caPath, nil
+}
+
+// bootstrap makes, on first start, the admin user and token, and the
+// default resource group and workspace.
+func bootstrap(ctx context.Context, store chub.Store, dataDir string, cfg Config, out io.Writer) error {
+	sub := cfg.SubscriptionID
+	if sub == "" {
+		sub = DefaultSubscription
+	}
+	admin, err := store.UserByName(ctx, "admin")
+	if chub.IsNotFound(err) {
+		admin, err = api.NewUser("admin", "Administrator", "", true)
+		if err != nil {
+			return err
+		}
+		if err := store.CreateUser(ctx, admin); err != nil {
+			return err
+		}
+		secret, tok := api.NewToken(admin.ID, "bootstrap", 0)
+		if err := store.CreateToken(ctx, tok); err != nil {
+			return err
+		}
+		path := filepath.Join(dataDir, "admin-token")
+		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write admin token: %w", err)
+		}
+		fmt.Fprintf(out, "Created user 'admin'. Its API token (shown once, also in %s):\n  %s\n", path, secret)
+	} else if err != nil {
+		return err
+	}
+	scope := chub.WorkspaceScope{Subscription: sub, ResourceGroup: "default", Workspace: "default"}
+	if _, err := store.GetWorkspace(ctx, scope); chub.IsNotFound(err) {
+		now := time.Now().UTC()
+		ws := &chub.Workspace{ID: lifecycle.NewID(), Scope: scope, Location: strings.ToLower(cfg.Region), FriendlyName: "Default workspace",
+			CreatedBy: admin.Principal(), CreatedAt: now, ModifiedAt: now}
+		if _, err := store.PutWorkspace(ctx, ws); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "Created workspace 'default' in resource group 'default' of subscription %s.\n", sub)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
