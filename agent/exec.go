@@ -70,12 +70,12 @@ func (a *Agent) execSession(ctx context.Context, s *streamproto.Session) {
 		attr.Credential = &syscall.Credential{Uid: acct.UID, Gid: acct.GID, Groups: acct.Groups}
 	}
 	var (
-		files          []*os.File
-		childEnds      []*os.File
-		stdinW         io.WriteCloser
-		stdoutR        *os.File
-		stderrR        *os.File
-		master         *os.File
+		files     []*os.File
+		childEnds []*os.File
+		stdinW    io.WriteCloser
+		stdoutR   *os.File
+		stderrR   *os.File
+		master    *os.File
 	)
 	closeAll := func(fs ...*os.File) {
 		for _, f := range fs {

@@ -1,0 +1,522 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	chub "github.com/computehub/chub"
+)
+
+// The layout of an instance directory, <root>/instances/<id>.
+const (
+	instanceFile = "instance.json" // what the disk was made from
+	upperDir     = "upper"         // the overlay's upper dir: everything written
+	workDir      = "work"          // the overlay's work dir
+	rootfsDir    = "rootfs"        // where the overlay is mounted while starting
+	runDir       = "run"           // bind-mounted at /run/chub: the agent's socket
+	agentLog     = "agent.log"     // the container's stdout and stderr
+	agentSocket  = "agent.sock"
+)
+
+// Inside an instance.
+const (
+	agentPath    = "/.chub/chub"
+	agentRunDir  = "/run/chub"
+	homeDir      = "/home/azureuser"
+	azureUserID  = 1000
+	agentTimeout = 10 * time.Second // how long Start waits for the agent
+)
+
+// disk is what instance.json records: the image layers the disk lies on.
+type disk struct {
+	ID        string    `json:"id"`
+	Image     string    `json:"image"`
+	Lower     []string  `json:"lower"` // overlay lowerdirs, top first
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+func stateDir(root string) string         { return filepath.Join(root, "state") }
+func (r *Runtime) instDir(id string) string { return filepath.Join(r.cfg.Root, "instances", id) }
+
+func (r *Runtime) readDisk(id string) (*disk, error) {
+	b, err := os.ReadFile(filepath.Join(r.instDir(id), instanceFile))
+	if err != nil {
+		return nil, err
+	}
+	var d disk
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("instance %s: %s: %w", id, instanceFile, err)
+	}
+	return &d, nil
+}
+
+// Create prepares the instance's disk: an empty overlay upper dir over the
+// image, with the user's home directory.
+func (r *Runtime) Create(ctx context.Context, spec chub.InstanceSpec) error {
+	if err := validID(spec.ID); err != nil {
+		return err
+	}
+	defer r.lock(spec.ID)()
+	return r.create(ctx, spec)
+}
+
+func (r *Runtime) create(ctx context.Context, spec chub.InstanceSpec) error {
+	if _, err := os.Stat(filepath.Join(r.instDir(spec.ID), instanceFile)); err == nil {
+		return nil
+	}
+	image := spec.Image
+	if image == "" {
+		image = r.cfg.DefaultImage
+	}
+	lower, err := r.imageLayers(ctx, image)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(r.cfg.Root, "instances", ".tmp-"+spec.ID)
+	os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp)
+	for _, d := range []string{upperDir, workDir, rootfsDir, runDir} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o700); err != nil {
+			return fmt.Errorf("create instance %s: %w", spec.ID, err)
+		}
+	}
+	// The upper dir's root is the instance's "/".
+	if err := os.Chmod(filepath.Join(tmp, upperDir), 0o755); err != nil {
+		return err
+	}
+	if err := prepareUpper(filepath.Join(tmp, upperDir), lower, spec.Hostname); err != nil {
+		return fmt.Errorf("create instance %s: %w", spec.ID, err)
+	}
+	b, _ := json.MarshalIndent(disk{ID: spec.ID, Image: image, Lower: lower, CreatedAt: time.Now().UTC()}, "", "  ")
+	if err := os.WriteFile(filepath.Join(tmp, instanceFile), b, 0o600); err != nil {
+		return fmt.Errorf("create instance %s: %w", spec.ID, err)
+	}
+	if err := os.Rename(tmp, r.instDir(spec.ID)); err != nil {
+		return fmt.Errorf("create instance %s: %w", spec.ID, err)
+	}
+	r.log.Info("instance disk created", "id", spec.ID, "image", image)
+	return nil
+}
+
+// prepareUpper seeds a new upper dir: the home of azureuser (a copy of
+// /etc/skel of the image) and the hostname files.
+func prepareUpper(upper string, lower []string, hostname string) error {
+	find := func(rel string) string {
+		for _, l := range lower {
+			p := filepath.Join(l, rel)
+			if _, err := os.Lstat(p); err == nil {
+				return p
+			}
+		}
+		return ""
+	}
+	// Parents copy their mode from the image so the overlay shows the same.
+	mkParents := func(rel string) error {
+		parts := strings.Split(strings.Trim(filepath.Dir(rel), "/"), "/")
+		cur := ""
+		for _, p := range parts {
+			if p == "" || p == "." {
+				continue
+			}
+			cur = filepath.Join(cur, p)
+			mode := os.FileMode(0o755)
+			if src := find(cur); src != "" {
+				if fi, err := os.Stat(src); err == nil {
+					mode = fi.Mode().Perm()
+				}
+			}
+			dst := filepath.Join(upper, cur)
+			if err := os.Mkdir(dst, mode); err != nil && !errors.Is(err, os.ErrExist) {
+				return err
+			}
+			os.Chmod(dst, mode)
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(lower[0], "etc", "passwd")); err == nil || find("etc/passwd") != "" {
+		if err := mkParents(homeDir); err != nil {
+			return err
+		}
+		home := filepath.Join(upper, homeDir)
+		if err := os.Mkdir(home, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		if skel := find("etc/skel"); skel != "" {
+			if err := copyTree(skel, home, azureUserID, azureUserID); err != nil {
+				return fmt.Errorf("home directory: %w", err)
+			}
+		}
+		if err := os.Lchown(home, azureUserID, azureUserID); err != nil {
+			return err
+		}
+	}
+	if hostname != "" {
+		if err := mkParents("/etc/hostname"); err != nil {
+			return err
+		}
+		os.WriteFile(filepath.Join(upper, "etc", "hostname"), []byte(hostname+"\n"), 0o644)
+		hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+		os.WriteFile(filepath.Join(upper, "etc", "hosts"), []byte(hosts), 0o644)
+	}
+	return nil
+}
+
+// copyTree copies the files of src into dst (which exists), owned by uid:gid.
+func copyTree(src, dst string, uid, gid int) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if rel == "." {
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case fi.IsDir():
+			if err := os.Mkdir(target, fi.Mode().Perm()); err != nil && !errors.Is(err, os.ErrExist) {
+				return err
+			}
+		case fi.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(link, target); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(target, b, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+		return os.Lchown(target, uid, gid)
+	})
+}
+
+// Start runs the instance, creating its disk first if needed, and returns
+// once its agent answers.
+func (r *Runtime) Start(ctx context.Context, spec chub.InstanceSpec) error {
+	if err := validID(spec.ID); err != nil {
+		return err
+	}
+	if err := r.CheckSize(spec); err != nil {
+		return err
+	}
+	defer r.lock(spec.ID)()
+	if c, err := libcontainer.Load(stateDir(r.cfg.Root), spec.ID); err == nil {
+		st, _ := c.Status()
+		if st == libcontainer.Running && r.agentHealthy(ctx, spec.ID) == nil {
+			return nil
+		}
+		// A crashed or half-started instance: clear it and start afresh.
+		if err := r.stopContainer(c, 0); err != nil {
+			return fmt.Errorf("start instance %s: clear the previous run: %w", spec.ID, err)
+		}
+	}
+	if err := r.create(ctx, spec); err != nil {
+		return err
+	}
+	d, err := r.readDisk(spec.ID)
+	if err != nil {
+		return fmt.Errorf("start instance %s: %w", spec.ID, err)
+	}
+	if err := r.startContainer(ctx, spec, d); err != nil {
+		return fmt.Errorf("start instance %s: %w", spec.ID, err)
+	}
+	return nil
+}
+
+func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d *disk) (retErr error) {
+	dir := r.instDir(spec.ID)
+	rootfs := filepath.Join(dir, rootfsDir)
+	os.Remove(filepath.Join(dir, runDir, agentSocket))
+	if err := mountOverlay(rootfs, d.Lower, filepath.Join(dir, upperDir), filepath.Join(dir, workDir)); err != nil {
+		return err
+	}
+	// The container keeps its own copy of the mount; the host's goes.
+	defer unix.Unmount(rootfs, unix.MNT_DETACH)
+
+	config, err := r.containerConfig(spec, dir)
+	if err != nil {
+		return err
+	}
+	c, err := libcontainer.Create(stateDir(r.cfg.Root), spec.ID, config)
+	if err != nil {
+		return fmt.Errorf("create container: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			r.stopContainer(c, 0)
+		}
+	}()
+	logf, err := os.OpenFile(filepath.Join(dir, agentLog), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	p := &libcontainer.Process{
+		Args:   []string{agentPath, "agent"},
+		Env:    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "GOMAXPROCS=2", "GOGC=50"},
+		Cwd:    "/",
+		Stdout: logf,
+		Stderr: logf,
+		Init:   true,
+	}
+	if err := c.Run(p); err != nil {
+		return fmt.Errorf("run the agent: %w (see %s)", err, filepath.Join(dir, agentLog))
+	}
+	// The init is a child of this process: reap it when it exits.
+	go p.Wait()
+	if err := r.waitAgent(ctx, spec.ID, c); err != nil {
+		return err
+	}
+	r.log.Info("instance started", "id", spec.ID)
+	return nil
+}
+
+// waitAgent waits until the agent answers or the container dies.
+func (r *Runtime) waitAgent(ctx context.Context, id string, c *libcontainer.Container) error {
+	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
+	defer cancel()
+	sock := filepath.Join(r.instDir(id), runDir, agentSocket)
+	delay := time.Millisecond
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			if err := r.agentHealthy(ctx, id); err == nil {
+				return nil
+			}
+		}
+		if st, err := c.Status(); err != nil || st != libcontainer.Running {
+			log, _ := os.ReadFile(filepath.Join(r.instDir(id), agentLog))
+			return fmt.Errorf("the agent exited: %s", strings.TrimSpace(lastLines(string(log), 5)))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the agent did not answer within %v", agentTimeout)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 20*time.Millisecond)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// agentHealthy asks the agent's /healthz.
+func (r *Runtime) agentHealthy(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	client := http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return r.DialAgent(ctx, id) },
+	}}
+	defer client.CloseIdleConnections()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://agent/healthz", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("agent health: %s", resp.Status)
+	}
+	return nil
+}
+
+// Stop ends every process of the instance (SIGTERM to its agent, which
+// passes it on, then SIGKILL after grace) and releases its cgroups.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	defer r.lock(id)()
+	c, err := libcontainer.Load(stateDir(r.cfg.Root), id)
+	if err != nil {
+		if errors.Is(err, libcontainer.ErrNotExist) {
+			unmountInstance(r.instDir(id))
+			return nil
+		}
+		return fmt.Errorf("stop instance %s: %w", id, err)
+	}
+	if err := r.stopContainer(c, grace); err != nil {
+		return fmt.Errorf("stop instance %s: %w", id, err)
+	}
+	r.log.Info("instance stopped", "id", id)
+	return nil
+}
+
+// stopContainer kills the container, waits for it to be stopped and
+// destroys it (its cgroups and state).
+func (r *Runtime) stopContainer(c *libcontainer.Container, grace time.Duration) error {
+	stopped := func() bool {
+		st, err := c.Status()
+		return err != nil || st == libcontainer.Stopped
+	}
+	if !stopped() && grace > 0 {
+		if err := c.Signal(unix.SIGTERM); err == nil {
+			deadline := time.Now().Add(grace)
+			for !stopped() && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	if !stopped() {
+		c.Signal(unix.SIGKILL)
+		deadline := time.Now().Add(10 * time.Second)
+		for !stopped() {
+			if time.Now().After(deadline) {
+				return errors.New("the container did not stop after SIGKILL")
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	var err error
+	for i := 0; i < 50; i++ {
+		if err = c.Destroy(); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	unmountInstance(r.instDir(c.ID()))
+	os.Remove(filepath.Join(r.instDir(c.ID()), runDir, agentSocket))
+	return err
+}
+
+// Destroy stops the instance and removes its container and disk.
+func (r *Runtime) Destroy(ctx context.Context, id string) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	defer r.lock(id)()
+	if c, err := libcontainer.Load(stateDir(r.cfg.Root), id); err == nil {
+		if err := r.stopContainer(c, 0); err != nil {
+			return fmt.Errorf("destroy instance %s: %w", id, err)
+		}
+	} else if !errors.Is(err, libcontainer.ErrNotExist) {
+		// Unreadable state: remove it so the id is free again.
+		os.RemoveAll(filepath.Join(stateDir(r.cfg.Root), id))
+	}
+	dir := r.instDir(id)
+	unmountInstance(dir)
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("destroy instance %s: remove its disk: %w", id, err)
+	}
+	r.log.Info("instance destroyed", "id", id)
+	return nil
+}
+
+// Inspect observes one instance.
+func (r *Runtime) Inspect(ctx context.Context, id string) (chub.InstanceStatus, error) {
+	if err := validID(id); err != nil {
+		return chub.InstanceStatus{}, err
+	}
+	defer r.lock(id)()
+	_, diskErr := os.Stat(filepath.Join(r.instDir(id), instanceFile))
+	c, err := libcontainer.Load(stateDir(r.cfg.Root), id)
+	if err != nil {
+		if !errors.Is(err, libcontainer.ErrNotExist) {
+			return chub.InstanceStatus{Phase: chub.PhaseFailed, Message: "unreadable container state: " + err.Error()}, nil
+		}
+		if diskErr != nil {
+			return chub.InstanceStatus{Phase: chub.PhaseAbsent}, nil
+		}
+		return chub.InstanceStatus{Phase: chub.PhaseStopped}, nil
+	}
+	if diskErr != nil {
+		return chub.InstanceStatus{Phase: chub.PhaseFailed, Message: "a container runs without a disk"}, nil
+	}
+	st, err := c.Status()
+	if err != nil {
+		return chub.InstanceStatus{Phase: chub.PhaseFailed, Message: err.Error()}, nil
+	}
+	state, _ := c.State()
+	var started time.Time
+	if state != nil {
+		started = state.Created
+	}
+	switch st {
+	case libcontainer.Running:
+		if err := r.agentHealthy(ctx, id); err != nil {
+			return chub.InstanceStatus{Phase: chub.PhaseFailed, Message: "the agent does not answer: " + err.Error(), StartedAt: started}, nil
+		}
+		return chub.InstanceStatus{Phase: chub.PhaseRunning, StartedAt: started}, nil
+	case libcontainer.Stopped:
+		return chub.InstanceStatus{Phase: chub.PhaseStopped, Message: "the instance's init exited on its own (see " + filepath.Join(r.instDir(id), agentLog) + ")"}, nil
+	default:
+		return chub.InstanceStatus{Phase: chub.PhaseFailed, Message: "container is " + st.String()}, nil
+	}
+}
+
+// List returns the ids of every instance that has a disk or a container.
+func (r *Runtime) List(ctx context.Context) ([]string, error) {
+	seen := map[string]bool{}
+	for _, dir := range []string{filepath.Join(r.cfg.Root, "instances"), stateDir(r.cfg.Root)} {
+		ents, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range ents {
+			if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+				seen[e.Name()] = true
+			}
+		}
+	}
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// DialAgent connects to the unix socket of the instance's agent.
+func (r *Runtime) DialAgent(ctx context.Context, id string) (net.Conn, error) {
+	if err := validID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(r.instDir(id), runDir)
+	var d net.Dialer
+	path := filepath.Join(dir, agentSocket)
+	if len(path) < 100 {
+		conn, err := d.DialContext(ctx, "unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("dial the agent of instance %s: %w", id, err)
+		}
+		return conn, nil
+	}
+	// A path too long for a socket address: go through an open directory.
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("dial the agent of instance %s: %w", id, err)
+	}
+	defer unix.Close(fd)
+	conn, err := d.DialContext(ctx, "unix", "/proc/self/fd/"+strconv.Itoa(fd)+"/"+agentSocket)
+	if err != nil {
+		return nil, fmt.Errorf("dial the agent of instance %s: %w", id, err)
+	}
+	return conn, nil
+}
