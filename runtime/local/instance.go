@@ -48,7 +48,7 @@ type disk struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-func stateDir(root string) string         { return filepath.Join(root, "state") }
+func stateDir(root string) string           { return filepath.Join(root, "state") }
 func (r *Runtime) instDir(id string) string { return filepath.Join(r.cfg.Root, "instances", id) }
 
 func (r *Runtime) readDisk(id string) (*disk, error) {

@@ -1,12 +1,16 @@
 package local_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 
 	chub "github.com/computehub/chub"
@@ -17,7 +21,98 @@ import (
 func TestMain(m *testing.M) {
 	// libcontainer re-executes this test binary as "init" to start containers.
 	local.MaybeInit()
+	if id := os.Getenv("CHUB_TEST_START_AND_DIE"); id != "" {
+		startAndDie(id)
+	}
 	os.Exit(m.Run())
+}
+
+// startAndDie plays a server that starts an instance and is SIGKILLed.
+func startAndDie(id string) {
+	rt, err := local.New(local.Config{Root: imageRoot(), AgentBinary: os.Getenv("CHUB_TEST_AGENT")})
+	if err == nil {
+		err = rt.Start(context.Background(), chub.InstanceSpec{ID: id, Hostname: "survivor", MemoryBytes: 256 << 20})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+}
+
+// An instance outlives the server that started it, and a new runtime
+// takes it over and cleans it up.
+func TestServerKilled(t *testing.T) {
+	skipUnlessRoot(t)
+	id := runtimetest.Spec(t).ID
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "CHUB_TEST_START_AND_DIE="+id, "CHUB_TEST_AGENT="+agentBinary(t))
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	rt := newRuntime(t)
+	ctx := context.Background()
+	st, err := rt.Inspect(ctx, id)
+	if err != nil || st.Phase != chub.PhaseRunning {
+		t.Fatalf("Inspect after the server died = %+v, %v; want Running", st, err)
+	}
+	if got := runtimetest.Sh(t, rt, id, "", "hostname"); got != "survivor\n" {
+		t.Errorf("hostname = %q", got)
+	}
+	if err := rt.Destroy(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range runtimetest.HostTraces(id) {
+		t.Errorf("after Destroy: %s", l)
+	}
+	if _, err := os.Stat(filepath.Join(imageRoot(), "instances", id)); !os.IsNotExist(err) {
+		t.Errorf("the instance directory remains: %v", err)
+	}
+}
+
+// A runtime killed between mounting a disk and starting its container
+// leaves a mount on the host; a new runtime removes it.
+func TestStaleMountRecovered(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	spec := runtimetest.Spec(t)
+	if err := rt.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Destroy(ctx, spec.ID)
+	rootfs := filepath.Join(imageRoot(), "instances", spec.ID, "rootfs")
+	if err := syscall.Mount("tmpfs", rootfs, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	newRuntime(t)
+	if traces := runtimetest.HostTraces(spec.ID); len(traces) > 0 {
+		t.Errorf("a new runtime left %v", traces)
+	}
+}
+
+func TestCheckSize(t *testing.T) {
+	rt := newRuntime(t)
+	tests := []struct {
+		name string
+		spec chub.InstanceSpec
+		ok   bool
+	}{
+		{"small", chub.InstanceSpec{ID: "x", CPUMillis: 1000, MemoryBytes: 1 << 30}, true},
+		{"too much memory", chub.InstanceSpec{ID: "x", CPUMillis: 1000, MemoryBytes: 1 << 50}, false},
+		{"too many cores", chub.InstanceSpec{ID: "x", CPUMillis: int64(runtime.NumCPU())*4000 + 1000, MemoryBytes: 1 << 20}, false},
+		{"overcommitted cores", chub.InstanceSpec{ID: "x", CPUMillis: int64(runtime.NumCPU()) * 4000, MemoryBytes: 1 << 20}, true},
+	}
+	for _, tt := range tests {
+		err := rt.CheckSize(tt.spec)
+		if tt.ok != (err == nil) {
+			t.Errorf("%s: CheckSize = %v; want ok=%v", tt.name, err, tt.ok)
+		}
+		var ce *chub.Error
+		if err != nil && (!errors.As(err, &ce) || ce.Code != "VmSizeTooLargeForHost" || ce.Kind != chub.KindInvalid) {
+			t.Errorf("%s: CheckSize = %#v; want a KindInvalid VmSizeTooLargeForHost", tt.name, err)
+		}
+	}
 }
 
 var (

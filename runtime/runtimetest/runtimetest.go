@@ -353,7 +353,9 @@ func testCleanup(t *testing.T, newRuntime NewRuntime) {
 }
 
 // HostTraces lists what this host still holds of instance id: mounts,
-// cgroups and processes whose description mentions it.
+// cgroups and processes whose description mentions it. Zombies are not
+// counted: an orphan whose parent (the server that started it) died
+// awaits its new parent, PID 1, which alone can reap it.
 func HostTraces(id string) []string {
 	var out []string
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
@@ -382,9 +384,18 @@ func HostTraces(id string) []string {
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
 	for _, p := range procs {
-		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), id) {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), id) && !zombie(filepath.Dir(p)) {
 			out = append(out, "process: "+filepath.Dir(p))
 		}
 	}
 	return out
+}
+
+func zombie(procDir string) bool {
+	b, err := os.ReadFile(filepath.Join(procDir, "stat"))
+	if err != nil {
+		return true // gone
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
