@@ -216,6 +216,16 @@ async function cleanup(client, names = [...created]) {
   }
 }
 
+// CHUB_SDKTEST_TRACE=FILE appends every recorded exchange to FILE (one JSON object a line).
+if (process.env.CHUB_SDKTEST_TRACE) {
+  const fs = require('node:fs');
+  const file = process.env.CHUB_SDKTEST_TRACE;
+  process.on('exit', () => {
+    const lines = transcript.map((e) => JSON.stringify({ file: require.main && require.main.filename, ...e }));
+    if (lines.length) fs.appendFileSync(file, lines.join('\n') + '\n');
+  });
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 module.exports = {
