@@ -94,7 +94,36 @@ func (r *Runtime) hostImage(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("build the host image: %w", err)
 	}
 	r.log.Info("host image built", "version", version, "took", time.Since(start).Round(time.Millisecond))
+	r.removeUnusedHostImages(version)
 	return rootfs, nil
+}
+
+// removeUnusedHostImages deletes the host image versions other than keep
+// that no instance's disk lies on. Called with the image lock held.
+func (r *Runtime) removeUnusedHostImages(keep string) {
+	used := map[string]bool{}
+	ents, _ := os.ReadDir(filepath.Join(r.cfg.Root, "instances"))
+	for _, e := range ents {
+		d, err := r.readDisk(e.Name())
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				return // unsure what is used: keep everything
+			}
+			continue
+		}
+		for _, l := range d.Lower {
+			used[l] = true
+		}
+	}
+	versions, _ := os.ReadDir(filepath.Join(r.cfg.Root, "images", HostImage))
+	for _, v := range versions {
+		dir := filepath.Join(r.cfg.Root, "images", HostImage, v.Name())
+		if v.Name() == keep || used[filepath.Join(dir, "rootfs")] {
+			continue
+		}
+		r.log.Info("removing an unused host image", "version", v.Name())
+		os.RemoveAll(dir)
+	}
 }
 
 // lockFile takes an exclusive lock on path, shared by every process.

@@ -179,3 +179,18 @@ func newRuntime(t testing.TB) *local.Runtime {
 func TestConformance(t *testing.T) {
 	runtimetest.Run(t, func(t *testing.T) chub.Runtime { return newRuntime(t) })
 }
+
+// azureuser has passwordless sudo when the host (so the host image) has sudo.
+func TestSudo(t *testing.T) {
+	if _, err := os.Stat("/usr/bin/sudo"); err != nil {
+		t.Skip("the host has no sudo (apt-get install sudo)")
+	}
+	rt := newRuntime(t)
+	spec := runtimetest.Spec(t)
+	runtimetest.Started(t, rt, spec)
+	if got := runtimetest.Sh(t, rt, spec.ID, "", "sudo -n id -u"); got != "0\n" {
+		t.Errorf("sudo id -u = %q; want 0", got)
+	}
+	// dpkg works as root inside, on the image's own database.
+	runtimetest.Sh(t, rt, spec.ID, "root", "dpkg -s coreutils >/dev/null && useradd -m bob && id bob")
+}
