@@ -120,6 +120,12 @@ func loadSettings() Settings {
 	if s.Location == "" {
 		s.Location = "local"
 	}
+	if s.Workspace == "" {
+		s.Workspace = "default"
+	}
+	if s.ResourceGroup == "" {
+		s.ResourceGroup = "default"
+	}
 	return s
 }
 

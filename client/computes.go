@@ -172,3 +172,21 @@ func (c *Client) Usages(ctx context.Context, loc string) ([]Usage, error) {
 	_, err := c.do(ctx, http.MethodGet, withVersion(c.locationPath(loc)+"/usages"), nil, &out)
 	return out.Value, err
 }
+
+// Node is one node of a compute (an instance has one while it runs).
+type Node struct {
+	NodeID           string  `json:"nodeId"`
+	PrivateIPAddress string  `json:"privateIpAddress"`
+	PublicIPAddress  *string `json:"publicIpAddress"`
+	Port             float64 `json:"port"`
+	NodeState        string  `json:"nodeState"`
+}
+
+// ListNodes lists the nodes of a compute.
+func (c *Client) ListNodes(ctx context.Context, ws, name string) ([]Node, error) {
+	var out struct {
+		Nodes []Node `json:"nodes"`
+	}
+	_, err := c.do(ctx, http.MethodPost, withVersion(c.computePath(ws, name)+"/listNodes"), nil, &out)
+	return out.Nodes, err
+}

@@ -1,0 +1,39 @@
+# ComputeHub. `make run` sets up this machine, builds and starts the server on
+# embedded defaults; `make test` runs every check and test.
+SHELL := /bin/bash
+BIN   := bin/chub
+GO    ?= go
+DATA  ?= ./data
+LISTEN ?= 127.0.0.1:8443
+
+.PHONY: all build setup run test test-go test-sdk lint bench clean
+
+all: build
+
+build:
+	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/chub
+
+# Installs the few system packages the local runtime and the tests use.
+setup:
+	@bash scripts/setup.sh
+
+run: setup build
+	@DATA=$(DATA) LISTEN=$(LISTEN) bash scripts/run.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test-go: build
+	CHUB_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 20m ./...
+
+test-sdk: build
+	CHUB_BIN=$(abspath $(BIN)) bash sdktest/run.sh
+
+test: setup lint test-go test-sdk
+
+bench: build
+	CHUB_BIN=$(abspath $(BIN)) $(GO) run ./cmd/chub bench --instances 20 --output-file BENCHMARKS.md
+
+clean:
+	rm -rf bin
