@@ -63,4 +63,3 @@ type Runtime interface {
 	// DialAgent connects to the agent inside a running instance.
 	DialAgent(ctx context.Context, id string) (net.Conn, error)
 }
-

@@ -146,7 +146,10 @@ func prepareUpper(upper string, lower []string, hostname string) error {
 		}
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(lower[0], "etc", "passwd")); err == nil || find("etc/passwd") != "" {
+	if passwd := find("etc/passwd"); passwd != "" {
+		if err := addAzureUser(upper, passwd, find("etc/group"), mkParents); err != nil {
+			return err
+		}
 		if err := mkParents(homeDir); err != nil {
 			return err
 		}
@@ -172,6 +175,38 @@ func prepareUpper(upper string, lower []string, hostname string) error {
 		os.WriteFile(filepath.Join(upper, "etc", "hosts"), []byte(hosts), 0o644)
 	}
 	return nil
+}
+
+// addAzureUser gives an image that lacks the user azureuser one, in the
+// instance's own /etc/passwd and /etc/group.
+func addAzureUser(upper, passwd, group string, mkParents func(string) error) error {
+	b, err := os.ReadFile(passwd)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "azureuser:") {
+			return nil
+		}
+	}
+	if err := mkParents("/etc/passwd"); err != nil {
+		return err
+	}
+	shell := "/bin/sh"
+	if _, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(passwd)), "bin", "bash")); err == nil {
+		shell = "/bin/bash"
+	}
+	add := func(dst, src, line string) error {
+		old, _ := os.ReadFile(src)
+		if len(old) > 0 && old[len(old)-1] != '\n' {
+			old = append(old, '\n')
+		}
+		return os.WriteFile(dst, append(old, line+"\n"...), 0o644)
+	}
+	if err := add(filepath.Join(upper, "etc", "passwd"), passwd, "azureuser:x:1000:1000:Azure User:"+homeDir+":"+shell); err != nil {
+		return err
+	}
+	return add(filepath.Join(upper, "etc", "group"), group, "azureuser:x:1000:")
 }
 
 // copyTree copies the files of src into dst (which exists), owned by uid:gid.
