@@ -3,7 +3,8 @@
 # --page-size 2) and drives it with the official @azure/arm-machinelearning 2.1.1 SDK.
 #
 #   CHUB_BIN=path/to/chub bash sdktest/run.sh      (default: ../bin/chub relative to sdktest/)
-#   extra arguments are passed to `node --test` (e.g. --test-name-pattern=paging)
+#   bash sdktest/run.sh test/03-power.test.js          (only these test files)
+#   bash sdktest/run.sh --test-name-pattern=paging     (other arguments go to node --test)
 #
 # Builds nothing. Must run as root (the server uses real local containers).
 set -euo pipefail
@@ -91,9 +92,21 @@ export NODE_EXTRA_CA_CERTS="$CA"
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
 
-if [[ ! -d "$HERE/node_modules/@azure/arm-machinelearning" ]]; then
+# Install from the committed lockfile when node_modules is missing or older than the lockfile.
+if [[ ! -d "$HERE/node_modules/@azure/arm-machinelearning" ||
+  "$HERE/package-lock.json" -nt "$HERE/node_modules/.package-lock.json" ]]; then
   (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
 
+# Arguments ending in .js pick test files (default: all of test/); the others go to node --test.
+flags=()
+files=()
+for a in "$@"; do
+  case "$a" in
+    *.js) files+=("$(cd "$(dirname "$a")" && pwd)/$(basename "$a")") ;;
+    *) flags+=("$a") ;;
+  esac
+done
 cd "$HERE"
-node --test --test-concurrency=1 "$@" test/*.test.js
+if [[ ${#files[@]} -eq 0 ]]; then files=(test/*.test.js); fi
+node --test --test-concurrency=1 ${flags[@]+"${flags[@]}"} "${files[@]}"
