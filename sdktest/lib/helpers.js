@@ -226,6 +226,14 @@ if (process.env.CHUB_SDKTEST_TRACE) {
   });
 }
 
+// A test of something the facts require but the server does not do yet. It runs and reports
+// its failure, marked TODO so it does not fail the suite; CHUB_SDKTEST_STRICT=1 makes it count.
+// Remove the mark once the server does it.
+function gap(reason, opts = {}) {
+  if (process.env.CHUB_SDKTEST_STRICT === '1') return opts;
+  return { ...opts, todo: `server gap: ${reason}` };
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 module.exports = {
@@ -253,5 +261,6 @@ module.exports = {
   createInstance,
   deleteQuietly,
   cleanup,
+  gap,
   sleep,
 };
