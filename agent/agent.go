@@ -88,6 +88,8 @@ func (a *Agent) run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	a.log.Info("agent serving", "socket", a.cfg.SocketPath, "pid", os.Getpid())
+	trimTimer := time.AfterFunc(time.Second, trimMemory)
+	defer trimTimer.Stop()
 
 	select {
 	case <-ctx.Done():
