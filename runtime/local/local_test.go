@@ -121,8 +121,9 @@ var (
 	agentErr  error
 )
 
-// agentBinary builds the test agent once per test binary; CHUB_TEST_AGENT
-// names a ready one instead.
+// agentBinary builds the agent once per test binary: the real chub binary
+// when cmd/chub compiles, else the stand-in internal/testagent.
+// CHUB_TEST_AGENT names a ready binary instead.
 func agentBinary(t testing.TB) string {
 	t.Helper()
 	agentOnce.Do(func() {
@@ -136,9 +137,12 @@ func agentBinary(t testing.TB) string {
 			return
 		}
 		agentBin = filepath.Join(dir, "chub")
-		cmd := exec.Command("go", "build", "-o", agentBin, "./internal/testagent")
-		cmd.Stderr = os.Stderr
-		agentErr = cmd.Run()
+		if out, err := exec.Command("go", "build", "-o", agentBin, "../../cmd/chub").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "cmd/chub does not build; testing with internal/testagent: %v\n%s", err, out)
+			cmd := exec.Command("go", "build", "-o", agentBin, "./internal/testagent")
+			cmd.Stderr = os.Stderr
+			agentErr = cmd.Run()
+		}
 	})
 	if agentErr != nil {
 		t.Fatalf("build the test agent: %v", agentErr)
