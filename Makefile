@@ -33,7 +33,7 @@ test-sdk: build
 test: setup lint test-go test-sdk
 
 bench: build
-	CHUB_BIN=$(abspath $(BIN)) $(GO) run ./cmd/chub bench --instances 20 --output-file BENCHMARKS.md
+	CHUB_BIN=$(abspath $(BIN)) bash scripts/bench.sh --instances 20
 
 clean:
 	rm -rf bin
