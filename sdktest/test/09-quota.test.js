@@ -74,10 +74,11 @@ describe('quota and usages', () => {
     assert.equal(q.unit, 'Count');
     assert.ok(Number.isInteger(q.limit) && q.limit > 0, `limit ${q.limit}`);
     const base = await usage(client, size.family);
-    restore = { id: q.id, type: q.type, limit: q.limit, unit: 'Count' };
+    const original = { id: q.id, type: q.type, limit: q.limit, unit: 'Count' };
 
     const want = base.family + size.vCPUs; // room for exactly one more instance
     const res = await client.quotas.update(h.LOCATION, { value: [{ id: q.id, type: q.type, limit: want, unit: 'Count' }] });
+    restore = original;
     assert.ok(Array.isArray(res.value) && res.value.length === 1, `update answer: ${JSON.stringify(res)}`);
     assert.equal(res.value[0].status, 'Success');
     assert.equal(res.value[0].limit, want);
