@@ -3,7 +3,7 @@
 # --page-size 2) and drives it with the official @azure/arm-machinelearning 2.1.1 SDK.
 #
 #   CHUB_BIN=path/to/chub bash sdktest/run.sh      (default: ../bin/chub relative to sdktest/)
-#   bash sdktest/run.sh test/03-power.test.js          (only these test files)
+#   bash sdktest/run.sh sdktest/test/03-power.test.js  (only these test files)
 #   bash sdktest/run.sh --test-name-pattern=paging     (other arguments go to node --test)
 #
 # Builds nothing. Must run as root (the server uses real local containers).
@@ -11,12 +11,13 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CHUB_BIN="${CHUB_BIN:-$HERE/../bin/chub}"
-case "$CHUB_BIN" in /*) ;; *) CHUB_BIN="$(cd "$(dirname "$CHUB_BIN")" && pwd)/$(basename "$CHUB_BIN")" ;; esac
+CHUB_BIN_GIVEN="$CHUB_BIN"
+case "$CHUB_BIN" in /*) ;; *) CHUB_BIN="$(cd "$(dirname "$CHUB_BIN")" 2>/dev/null && pwd)/$(basename "$CHUB_BIN")" ;; esac
 PAGE_SIZE=2
 STARTUP_TIMEOUT="${CHUB_STARTUP_TIMEOUT:-90}"
 
 if [[ ! -x "$CHUB_BIN" ]]; then
-  echo "sdktest: no chub binary at $CHUB_BIN (build it: go build -o bin/chub ./cmd/chub, or set CHUB_BIN)" >&2
+  echo "sdktest: no chub binary at $CHUB_BIN_GIVEN (build it: go build -o bin/chub ./cmd/chub, or set CHUB_BIN)" >&2
   exit 1
 fi
 command -v node >/dev/null || { echo "sdktest: node is not installed" >&2; exit 1; }
@@ -52,7 +53,13 @@ cleanup() {
     tail -n 80 "$LOG" >&2
     echo "---- end of server log ----" >&2
   fi
-  rm -rf --one-file-system "$WORK" 2>/dev/null || rm -rf "$WORK"
+  # Never cross into a mount (an instance left running could have its disks mounted here).
+  if grep -qF " $WORK/" /proc/mounts 2>/dev/null; then
+    echo "sdktest: mounts remain under $WORK (an instance outlived the run); leaving it in place" >&2
+  else
+    rm -rf --one-file-system "$WORK" 2>/dev/null ||
+      echo "sdktest: could not remove $WORK completely" >&2
+  fi
   exit $rc
 }
 trap cleanup EXIT
