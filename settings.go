@@ -25,6 +25,9 @@ type InstanceSettings struct {
 	EnableNodePublicIP               *bool                            `json:"enableNodePublicIp,omitempty"`
 	ReleaseQuotaOnStop               *bool                            `json:"releaseQuotaOnStop,omitempty"`
 	ComputeInstanceAuthorizationType string                           `json:"computeInstanceAuthorizationType,omitempty"`
+	// Image is a ComputeHub extension: the image the instance's disk starts
+	// from ("" or "host" for the default). Azure clients never send it.
+	Image string `json:"image,omitempty"`
 }
 
 // ResourceRef is an ARM reference {"id": "..."}.
@@ -172,6 +175,8 @@ func oneOf(v, target string, allowed ...string) (string, error) {
 	return "", Invalid("InvalidEnumValue", target, "%q is not a valid value for %s; use one of: %s", v, target, strings.Join(allowed, ", "))
 }
 
+var imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
 var durationRE = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
 
 // ParseISODuration parses the subset of ISO 8601 durations Azure uses
@@ -203,6 +208,9 @@ func (s *InstanceSettings) Normalize() error {
 	t := settingsTarget
 	if strings.TrimSpace(s.VMSize) == "" {
 		return Invalid("MissingVmSize", t+"vmSize", "vmSize is required: name a VM size such as STANDARD_DS3_V2 (list them with 'chub vmsize list')")
+	}
+	if s.Image != "" && !imageNameRE.MatchString(s.Image) {
+		return Invalid("InvalidImageName", t+"image", "image %q is not an image name (lower-case letters, digits, '.', '_', '-')", s.Image)
 	}
 	if s.ApplicationSharingPolicy, err = oneOf(s.ApplicationSharingPolicy, t+"applicationSharingPolicy", "Personal", "Shared"); err != nil {
 		return err

@@ -44,7 +44,7 @@ func createInstanceCmd(g *globals) *cobra.Command {
 }
 
 func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
-	var name, size, desc, sshKey, sshAccess, vnet, subnet, vnetRG, userOID, userTenant string
+	var name, size, desc, sshKey, sshAccess, vnet, subnet, vnetRG, userOID, userTenant, image string
 	var tags []string
 	var noWait bool
 	cmd := &cobra.Command{
@@ -73,6 +73,7 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 				req.Tags[k] = v
 			}
 			req.Settings.VMSize = size
+			req.Settings.Image = image
 			access := "Disabled"
 			if cmd.Flags().Changed("ssh-public-access") {
 				access = map[bool]string{true: "Enabled", false: "Disabled"}[sshAccess != "false"]
@@ -125,6 +126,7 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 	f.StringVar(&userOID, "user-object-id", "", "object id of the user to create the instance for")
 	f.StringVar(&userTenant, "user-tenant-id", "", "tenant id of the user to create the instance for")
 	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for the instance to run")
+	f.StringVar(&image, "image", "", "image to start from (default: the server's host image; see chub image list)")
 	addScopeFlags(cmd, g)
 	return cmd
 }
@@ -283,6 +285,9 @@ func (g *globals) showCompute(ci *client.Compute) error {
 	row("Provisioning", ci.Properties.ProvisioningState)
 	row("VM size", p.VMSize)
 	row("Location", ci.Location)
+	if p.Image != "" {
+		row("Image", p.Image)
+	}
 	if p.CreatedBy != nil {
 		row("Created by", p.CreatedBy.UserName)
 	}

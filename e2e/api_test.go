@@ -87,6 +87,7 @@ func TestAPIErrors(t *testing.T) {
 		{"ssh without key", tok, "PUT", wsPath + "/computes/nokey" + apiV, `{"properties":{"computeType":"ComputeInstance","properties":{"vmSize":"Standard_DS1_v2","sshSettings":{"sshPublicAccess":"Enabled"}}}}`, 400, "MissingSshPublicKey", "properties.properties.sshSettings.adminPublicKey", "adminPublicKey"},
 		{"idle time too short", tok, "PUT", wsPath + "/computes/idle" + apiV, `{"properties":{"computeType":"ComputeInstance","properties":{"vmSize":"Standard_DS1_v2","idleTimeBeforeShutdown":"PT5M"}}}`, 400, "InvalidIdleTime", "properties.properties.idleTimeBeforeShutdown", "15 minutes"},
 		{"unknown size", tok, "PUT", wsPath + "/computes/nosize" + apiV, `{"properties":{"computeType":"ComputeInstance","properties":{"vmSize":"Standard_Huge"}}}`, 400, "InvalidVmSize", "properties.properties.vmSize", "Standard_Huge"},
+		{"unknown image", tok, "PUT", wsPath + "/computes/noimage" + apiV, `{"properties":{"computeType":"ComputeInstance","properties":{"vmSize":"Standard_DS1_v2","image":"nosuch"}}}`, 400, "ImageNotFound", "properties.properties.image", "chub image import"},
 		{"not an instance", tok, "PUT", wsPath + "/computes/aks1" + apiV, `{"properties":{"computeType":"AKS"}}`, 400, "UnsupportedComputeType", "properties.computeType", "AKS"},
 		{"name too short", tok, "PUT", wsPath + "/computes/ab" + apiV, ds1, 400, "InvalidComputeName", "name", "3 to 24"},
 		{"name ends with digits", tok, "PUT", wsPath + "/computes/abc-12" + apiV, ds1, 400, "InvalidComputeName", "name", "hyphen followed by digits"},

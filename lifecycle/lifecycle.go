@@ -27,6 +27,8 @@ type Service struct {
 	Wake func(id string)
 	// CheckSize refuses sizes the runtime cannot hold; nil accepts all.
 	CheckSize func(chub.InstanceSpec) error
+	// CheckImage refuses images the runtime does not have; nil accepts all.
+	CheckImage func(name string) error
 	Now       func() time.Time
 }
 
@@ -69,6 +71,7 @@ func SpecFor(c *chub.Compute, size chub.VMSize) chub.InstanceSpec {
 	return chub.InstanceSpec{
 		ID:          c.ID,
 		Hostname:    strings.ToLower(c.Name),
+		Image:       c.Settings.Image,
 		CPUMillis:   int64(size.VCPUs) * 1000,
 		MemoryBytes: int64(size.MemoryGB * (1 << 30)),
 		GPUs:        size.GPUs,
@@ -120,6 +123,11 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 		Description: req.Description, Tags: req.Tags, Settings: req.Settings,
 		CreatedBy: caller.Principal(), CreatedAt: now, ModifiedBy: caller.Principal(), ModifiedAt: now,
 		Desired: chub.DesiredRunning, State: chub.StateCreating,
+	}
+	if s.CheckImage != nil && req.Settings.Image != "" {
+		if err := s.CheckImage(req.Settings.Image); err != nil {
+			return nil, nil, false, err
+		}
 	}
 	if s.CheckSize != nil {
 		if err := s.CheckSize(SpecFor(c, size)); err != nil {

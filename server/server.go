@@ -87,13 +87,16 @@ func Run(ctx context.Context, cfg Config) error {
 
 	var rt chub.Runtime
 	var checkSize func(chub.InstanceSpec) error
+	var checkImage func(string) error
 	switch cfg.Runtime {
 	case "local", "":
-		lr, err := local.New(local.Config{Root: filepath.Join(dataDir, "runtime", "local"), CPUOvercommit: cfg.CPUOvercommit, Logger: log})
+		root := LocalRuntimeRoot(dataDir)
+		lr, err := local.New(local.Config{Root: root, CPUOvercommit: cfg.CPUOvercommit, Logger: log})
 		if err != nil {
 			return fmt.Errorf("the local runtime cannot run on this host: %w", err)
 		}
 		rt, checkSize = lr, lr.CheckSize
+		checkImage = func(name string) error { return checkLocalImage(root, name) }
 	default:
 		return fmt.Errorf("unknown runtime %q: this build offers --runtime local", cfg.Runtime)
 	}
@@ -103,7 +106,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace})
-	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize}
+	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage}
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: access.AdminOnly{}, Runtime: rt,
 		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log})
 
@@ -220,4 +223,25 @@ func bootstrap(ctx context.Context, store chub.Store, dataDir string, cfg Config
 		return err
 	}
 	return nil
+}
+
+// LocalRuntimeRoot is where the local runtime keeps disks and images under a data dir.
+func LocalRuntimeRoot(dataDir string) string { return filepath.Join(dataDir, "runtime", "local") }
+
+func checkLocalImage(root, name string) error {
+	if name == local.HostImage {
+		return nil
+	}
+	imgs, err := local.ListImages(root)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, im := range imgs {
+		if im.Name == name {
+			return nil
+		}
+		names = append(names, im.Name)
+	}
+	return chub.Invalid("ImageNotFound", "properties.properties.image", "image %q does not exist on this server; import it with 'chub image import %s PATH' (images here: %s)", name, name, strings.Join(append(names, local.HostImage), ", "))
 }
