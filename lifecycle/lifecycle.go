@@ -110,6 +110,12 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 			"VM size %q is not offered in region %q; list the sizes with 'chub vmsize list'", req.Settings.VMSize, s.Region)
 	}
 	req.Settings.VMSize = size.Name
+	if sc := req.Settings.Schedules; sc != nil {
+		for i := range sc.ComputeStartStop {
+			sc.ComputeStartStop[i].ID = NewID() // read-only, assigned by the service
+			sc.ComputeStartStop[i].ProvisioningStatus = "Completed"
+		}
+	}
 	if a := req.Settings.PersonalComputeInstanceSettings; a != nil && a.AssignedUser != nil {
 		u, err := s.Store.UserByID(ctx, a.AssignedUser.ObjectID)
 		if err != nil || !strings.EqualFold(u.TenantID, a.AssignedUser.TenantID) {

@@ -96,6 +96,14 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("the local runtime cannot run on this host: %w", err)
 		}
 		rt, checkSize = lr, lr.CheckSize
+		go func() {
+			start := time.Now()
+			if err := lr.PrepareDefaultImage(ctx); err != nil {
+				log.Error("preparing the default image failed; instances will retry it", "err", err)
+				return
+			}
+			log.Debug("default image ready", "took", time.Since(start))
+		}()
 		checkImage = func(name string) error { return checkLocalImage(root, name) }
 	default:
 		return fmt.Errorf("unknown runtime %q: this build offers --runtime local", cfg.Runtime)

@@ -377,3 +377,10 @@ func rewriteLines(path string, mode os.FileMode, fn func([]string) []string, add
 	os.Chown(path, 0, gid)
 	return os.Chmod(path, mode)
 }
+
+// PrepareDefaultImage builds the default image now if it is missing, so that
+// the first instance does not wait for it. Safe to call while instances start.
+func (r *Runtime) PrepareDefaultImage(ctx context.Context) error {
+	_, err := r.imageLayers(ctx, r.cfg.DefaultImage)
+	return err
+}
