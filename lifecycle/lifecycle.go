@@ -29,7 +29,7 @@ type Service struct {
 	CheckSize func(chub.InstanceSpec) error
 	// CheckImage refuses images the runtime does not have; nil accepts all.
 	CheckImage func(name string) error
-	Now       func() time.Time
+	Now        func() time.Time
 }
 
 // NewID returns a random UUID (version 4).
