@@ -33,6 +33,7 @@ type Report struct {
 	Options   Options
 	Timings   map[string][]time.Duration
 	IdleRSS   []int64 // bytes of resident memory of an idle instance's processes
+	IdlePSS   []int64 // their proportional share: shared pages divided among sharers
 	IdleCgMem []int64 // bytes charged to an idle instance's memory cgroup
 	Started   time.Time
 	// FirstCreate is the warm-up instance's create→Running, not in Timings.
@@ -99,12 +100,12 @@ func Run(ctx context.Context, c *client.Client, o Options, log io.Writer) (*Repo
 	}
 	time.Sleep(2 * time.Second) // let instances settle before reading idle memory
 	for _, n := range names {
-		rss, cg, err := idleMemory(ctx, c, n)
+		rss, pss, cg, err := idleMemory(ctx, c, n)
 		if err != nil {
 			fmt.Fprintf(log, "memory of %s: %v\n", n, err)
 			continue
 		}
-		r.IdleRSS, r.IdleCgMem = append(r.IdleRSS, rss), append(r.IdleCgMem, cg)
+		r.IdleRSS, r.IdlePSS, r.IdleCgMem = append(r.IdleRSS, rss), append(r.IdlePSS, pss), append(r.IdleCgMem, cg)
 	}
 	start := time.Now()
 	for i := 0; i < o.Gets; i++ {
@@ -187,10 +188,10 @@ func timeUntil(ctx context.Context, c *client.Client, name string, want chub.Sta
 
 // idleMemory sums the resident memory of the instance's processes and reads
 // its memory cgroup's usage, found through the node id (tvm-<id>).
-func idleMemory(ctx context.Context, c *client.Client, name string) (rss, cg int64, err error) {
+func idleMemory(ctx context.Context, c *client.Client, name string) (rss, pss, cg int64, err error) {
 	nodes, err := c.ListNodes(ctx, "", name)
 	if err != nil || len(nodes) == 0 {
-		return 0, 0, fmt.Errorf("no node: %v", err)
+		return 0, 0, 0, fmt.Errorf("no node: %v", err)
 	}
 	id := strings.TrimPrefix(nodes[0].NodeID, "tvm-")
 	procs, _ := filepath.Glob("/proc/[0-9]*/cgroup")
@@ -199,14 +200,21 @@ func idleMemory(ctx context.Context, c *client.Client, name string) (rss, cg int
 		if err != nil || !strings.Contains(string(b), id) {
 			continue
 		}
-		status, err := os.ReadFile(filepath.Join(filepath.Dir(p), "status"))
+		rollup, err := os.ReadFile(filepath.Join(filepath.Dir(p), "smaps_rollup"))
 		if err != nil {
 			continue
 		}
-		for _, line := range strings.Split(string(status), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
+		for _, line := range strings.Split(string(rollup), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 {
+				continue
+			}
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			switch f[0] {
+			case "Rss:":
 				rss += kb * 1024
+			case "Pss:":
+				pss += kb * 1024
 			}
 		}
 	}
@@ -218,9 +226,9 @@ func idleMemory(ctx context.Context, c *client.Client, name string) (rss, cg int
 		}
 	}
 	if rss == 0 {
-		return 0, 0, fmt.Errorf("found no process of instance %s on this host (run the benchmark on the server's host)", id)
+		return 0, 0, 0, fmt.Errorf("found no process of instance %s on this host (run the benchmark on the server's host)", id)
 	}
-	return rss, cg, nil
+	return rss, pss, cg, nil
 }
 
 func hostDescription() string {
@@ -270,12 +278,14 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", p, len(ds), ms(percentile(ds, 0.5)), ms(percentile(ds, 0.95)), ms(percentile(ds, 0.99)), targets[p])
 	}
 	if len(r.IdleRSS) > 0 {
-		rs, cs := slices.Clone(r.IdleRSS), slices.Clone(r.IdleCgMem)
-		slices.Sort(rs)
-		slices.Sort(cs)
-		fmt.Fprintf(&b, "\nIdle instance memory (target < 15 MiB): resident memory of its processes median %.1f MiB (max %.1f MiB); "+
-			"charged to its memory cgroup (includes page cache of files it read) median %.1f MiB.\n",
-			float64(rs[len(rs)/2])/(1<<20), float64(rs[len(rs)-1])/(1<<20), float64(cs[len(cs)/2])/(1<<20))
+		med := func(xs []int64) float64 {
+			s := slices.Clone(xs)
+			slices.Sort(s)
+			return float64(s[len(s)/2]) / (1 << 20)
+		}
+		fmt.Fprintf(&b, "\nIdle instance memory (target < 15 MiB of overhead), medians: charged to its memory cgroup %.1f MiB; "+
+			"proportional set size of its processes (shared pages such as the chub binary divided among the instances and the server) %.1f MiB; "+
+			"resident set size counting every shared page in full %.1f MiB.\n", med(r.IdleCgMem), med(r.IdlePSS), med(r.IdleRSS))
 	}
 	return b.String()
 }
