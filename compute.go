@@ -110,6 +110,11 @@ type Compute struct {
 	Errors        []ErrorDetail
 	// RuntimeState is an opaque blob the runtime driver may keep per instance.
 	RuntimeState []byte
+	// Observed is what the server last learned from inside the instance.
+	Observed Observed
+	// SSHPort is the port on the server's host that carries SSH to the
+	// instance, 0 when SSH is disabled. It is kept for the instance's lifetime.
+	SSHPort int
 
 	// Version is incremented by every write; a write with a stale version fails.
 	Version int64
@@ -172,3 +177,14 @@ type Operation struct {
 
 // Done reports whether the operation has reached a terminal status.
 func (o *Operation) Done() bool { return o.Status != OpInProgress }
+
+// Observed is what the server last learned from inside a running instance.
+type Observed struct {
+	// Applications are the catalog names of the applications whose program
+	// exists in the instance's image.
+	Applications []string   `json:"applications,omitempty"`
+	LastActivity *time.Time `json:"lastActivity,omitempty"`
+	// ActivityKind says what the last activity was (terminal, ssh, app, ...).
+	ActivityKind string `json:"activityKind,omitempty"`
+	PrivateIP    string `json:"privateIp,omitempty"`
+}

@@ -43,6 +43,7 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	reaper *reaper
+	act    activity
 	etcDir string // where passwd and group are read; /etc but in tests
 }
 
@@ -121,13 +122,17 @@ func (a *Agent) listen() (net.Listener, error) {
 	return ln, nil
 }
 
-// Handler serves GET /healthz and GET /v1/exec.
+// Handler serves the agent's API: GET /healthz, GET /v1/exec (websocket,
+// streamproto), GET /v1/dial?port=N (websocket tunnel to a loopback TCP port)
+// and GET /v1/activity.
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /v1/exec", a.serveExec)
+	mux.HandleFunc("GET /v1/dial", a.serveDial)
+	mux.HandleFunc("GET /v1/activity", a.serveActivity)
 	return mux
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/computehub/chub"
+	"github.com/computehub/chub/agentclient"
 	"github.com/computehub/chub/lifecycle"
 )
 
@@ -43,6 +44,7 @@ type Server struct {
 	log    *slog.Logger
 	routes []route
 	ready  atomic.Bool
+	agents *agentclient.Client
 }
 
 // New builds the API handler.
@@ -56,7 +58,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, agents: &agentclient.Client{Runtime: cfg.Runtime}}
 	s.addRoutes()
 	return s
 }

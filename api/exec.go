@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"net"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -33,16 +32,11 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, p params) error {
 	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
 		return chub.Conflict("InvalidComputeState", "name", "compute %q is %s; start it first (chub computetarget start computeinstance -n %s)", c.Name, c.State, c.Name)
 	}
-	agentConn, _, err := websocket.Dial(r.Context(), "ws://agent/v1/exec", &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return s.cfg.Runtime.DialAgent(ctx, c.ID) },
-		}},
-	})
+	agentConn, err := s.agents.Websocket(r.Context(), c.ID, "/v1/exec")
 	if err != nil {
 		return chub.Errorf(chub.KindUnavailable, "AgentUnavailable", "name", "the agent of compute %q did not answer: %v", c.Name, err)
 	}
 	defer agentConn.CloseNow()
-	agentConn.SetReadLimit(-1)
 	client, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return nil // Accept has answered the client

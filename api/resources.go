@@ -56,9 +56,11 @@ type instanceView struct {
 	CreatedBy             createdBy           `json:"createdBy"`
 	ConnectivityEndpoints connectivity        `json:"connectivityEndpoints"`
 	Applications          []application       `json:"applications"`
-	DataDisks             []any               `json:"dataDisks"`
-	DataMounts            []any               `json:"dataMounts"`
-	Versions              map[string]string   `json:"versions"`
+	// LastActivityTime is a ComputeHub extension: the last use the agent saw.
+	LastActivityTime *time.Time        `json:"lastActivityTime"`
+	DataDisks        []any             `json:"dataDisks"`
+	DataMounts       []any             `json:"dataMounts"`
+	Versions         map[string]string `json:"versions"`
 }
 
 type createdBy struct {
@@ -91,9 +93,19 @@ func (s *Server) computeJSON(c *chub.Compute) computeResource {
 		Errors:           errs,
 		CreatedBy:        createdBy{UserName: c.CreatedBy.UserName, UserOrgID: c.CreatedBy.OrgID, UserID: c.CreatedBy.UserID},
 		Applications:     []application{},
+		LastActivityTime: c.Observed.LastActivity,
 		DataDisks:        []any{},
 		DataMounts:       []any{},
 		Versions:         map[string]string{"runtime": s.cfg.Runtime.Name()},
+	}
+	if c.Observed.PrivateIP != "" {
+		ip := c.Observed.PrivateIP
+		view.ConnectivityEndpoints.PrivateIPAddress = &ip
+	}
+	if view.SSHSettings != nil && c.SSHPort != 0 {
+		ssh := *view.SSHSettings
+		ssh.SSHPort = c.SSHPort
+		view.SSHSettings = &ssh
 	}
 	props, _ := json.Marshal(view)
 	provErrs := []map[string]any{}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -32,6 +33,9 @@ type Config struct {
 	// StepTimeout bounds one runtime call (default 2m).
 	StepTimeout time.Duration
 	Now         func() time.Time
+	// Observe, when set, asks a running instance what the server should
+	// record of it (applications, activity); errors are logged, not fatal.
+	Observe func(ctx context.Context, id string) (chub.Observed, error)
 }
 
 // Reconciler converges instances.
@@ -299,6 +303,9 @@ func (r *Reconciler) settle(ctx context.Context, c *chub.Compute, state chub.Sta
 		return false, err
 	}
 	if c.State == state && op == nil && len(c.Errors) == 0 {
+		if state == chub.StateRunning {
+			return r.observe(ctx, c)
+		}
 		return false, nil // nothing to write
 	}
 	r.finish(op, nil)
@@ -310,6 +317,32 @@ func (r *Reconciler) settle(ctx context.Context, c *chub.Compute, state chub.Sta
 		return chub.ErrorKind(err) == chub.KindConflict, ignoreConflict(err)
 	}
 	r.log.Info("compute converged", "compute", c.Name, "state", state)
+	if state == chub.StateRunning {
+		return r.observe(ctx, c)
+	}
+	return false, nil
+}
+
+// observe refreshes what is recorded of a running instance, writing only
+// on a change.
+func (r *Reconciler) observe(ctx context.Context, c *chub.Compute) (bool, error) {
+	if r.cfg.Observe == nil {
+		return false, nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	obs, err := r.cfg.Observe(sctx, c.ID)
+	cancel()
+	if err != nil {
+		r.log.Warn("observe instance", "compute", c.Name, "err", err)
+		return false, nil
+	}
+	if reflect.DeepEqual(obs, c.Observed) {
+		return false, nil
+	}
+	c.Observed = obs
+	if err := r.cfg.Store.UpdateCompute(ctx, c); err != nil {
+		return chub.ErrorKind(err) == chub.KindConflict, ignoreConflict(err)
+	}
 	return false, nil
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/access"
+	"github.com/computehub/chub/agentclient"
 	"github.com/computehub/chub/api"
 	"github.com/computehub/chub/certs"
 	"github.com/computehub/chub/lifecycle"
@@ -113,7 +114,9 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
-	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace})
+	agents := &agentclient.Client{Runtime: rt}
+	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace,
+		Observe: agents.Observe})
 	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage}
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: access.AdminOnly{}, Runtime: rt,
 		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log})

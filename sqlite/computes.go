@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/computehub/chub"
 )
 
 const computeCols = `c.id, c.workspace_id, w.subscription, w.resource_group, w.name, c.name, c.location, c.description, c.tags,
 	c.settings, c.created_by, c.created_at, c.modified_by, c.modified_at, c.desired, c.restart_pending, c.active_operation,
-	c.state, c.last_operation, c.errors, c.runtime_state, c.version`
+	c.state, c.last_operation, c.errors, c.runtime_state, c.version, c.observed, c.ssh_port`
 
 const computeFrom = ` FROM computes c JOIN workspaces w ON w.id = c.workspace_id `
 
@@ -19,15 +20,17 @@ func scanCompute(row interface{ Scan(...any) error }) (*chub.Compute, error) {
 	var c chub.Compute
 	var tags, settings, createdBy, createdAt, modifiedBy, modifiedAt, errs string
 	var lastOp sql.NullString
+	var observed string
+	var sshPort sql.NullInt64
 	if err := row.Scan(&c.ID, &c.WorkspaceID, &c.Scope.Subscription, &c.Scope.ResourceGroup, &c.Scope.Workspace, &c.Name, &c.Location,
 		&c.Description, &tags, &settings, &createdBy, &createdAt, &modifiedBy, &modifiedAt, &c.Desired, &c.RestartPending,
-		&c.ActiveOperation, &c.State, &lastOp, &errs, &c.RuntimeState, &c.Version); err != nil {
+		&c.ActiveOperation, &c.State, &lastOp, &errs, &c.RuntimeState, &c.Version, &observed, &sshPort); err != nil {
 		return nil, err
 	}
 	for _, f := range []struct {
 		src string
 		dst any
-	}{{tags, &c.Tags}, {settings, &c.Settings}, {createdBy, &c.CreatedBy}, {modifiedBy, &c.ModifiedBy}, {errs, &c.Errors}} {
+	}{{tags, &c.Tags}, {settings, &c.Settings}, {createdBy, &c.CreatedBy}, {modifiedBy, &c.ModifiedBy}, {errs, &c.Errors}, {observed, &c.Observed}} {
 		if err := json.Unmarshal([]byte(f.src), f.dst); err != nil {
 			return nil, fmt.Errorf("decode compute %s: %w", c.Name, err)
 		}
@@ -39,13 +42,14 @@ func scanCompute(row interface{ Scan(...any) error }) (*chub.Compute, error) {
 		}
 	}
 	c.CreatedAt, c.ModifiedAt = parseTime(createdAt), parseTime(modifiedAt)
+	c.SSHPort = int(sshPort.Int64)
 	return &c, nil
 }
 
 // computeValues are the JSON-encoded columns of a compute.
 type computeValues struct {
-	tags, settings, createdBy, modifiedBy, errs string
-	lastOp                                      any
+	tags, settings, createdBy, modifiedBy, errs, observed string
+	lastOp, sshPort                                       any
 }
 
 func encodeCompute(c *chub.Compute) (computeValues, error) {
@@ -64,6 +68,10 @@ func encodeCompute(c *chub.Compute) (computeValues, error) {
 	if c.LastOperation != nil {
 		v.lastOp = enc(c.LastOperation)
 	}
+	v.observed = enc(c.Observed)
+	if c.SSHPort != 0 {
+		v.sshPort = c.SSHPort
+	}
 	return v, nil
 }
 
@@ -76,10 +84,13 @@ func (d *DB) CreateCompute(ctx context.Context, c *chub.Compute, op *chub.Operat
 	c.Version = 1
 	err = d.tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO computes (id, workspace_id, name, location, description, tags, settings, created_by, created_at,
-			modified_by, modified_at, desired, restart_pending, active_operation, state, last_operation, errors, runtime_state, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			modified_by, modified_at, desired, restart_pending, active_operation, state, last_operation, errors, runtime_state, version, observed, ssh_port)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.WorkspaceID, c.Name, c.Location, c.Description, v.tags, v.settings, v.createdBy, fmtTime(c.CreatedAt),
-			v.modifiedBy, fmtTime(c.ModifiedAt), c.Desired, c.RestartPending, c.ActiveOperation, c.State, v.lastOp, v.errs, c.RuntimeState, c.Version)
+			v.modifiedBy, fmtTime(c.ModifiedAt), c.Desired, c.RestartPending, c.ActiveOperation, c.State, v.lastOp, v.errs, c.RuntimeState, c.Version, v.observed, v.sshPort)
+		if isUnique(err) && strings.Contains(err.Error(), "ssh_port") {
+			return chub.Conflict("SshPortTaken", "sshSettings.sshPort", "SSH port %d is taken by another instance", c.SSHPort)
+		}
 		if isUnique(err) {
 			return chub.Conflict("ComputeNameNotAvailable", "name", "a compute named %q already exists in region %q; compute names are unique across all workspaces of a region", c.Name, c.Location)
 		}
@@ -166,10 +177,11 @@ func (d *DB) UpdateCompute(ctx context.Context, c *chub.Compute, ops ...*chub.Op
 	}
 	err = d.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE computes SET description = ?, tags = ?, settings = ?, modified_by = ?, modified_at = ?,
-			desired = ?, restart_pending = ?, active_operation = ?, state = ?, last_operation = ?, errors = ?, runtime_state = ?, version = version + 1
+			desired = ?, restart_pending = ?, active_operation = ?, state = ?, last_operation = ?, errors = ?, runtime_state = ?,
+			observed = ?, ssh_port = ?, version = version + 1
 			WHERE id = ? AND version = ?`,
 			c.Description, v.tags, v.settings, v.modifiedBy, fmtTime(c.ModifiedAt), c.Desired, c.RestartPending, c.ActiveOperation,
-			c.State, v.lastOp, v.errs, c.RuntimeState, c.ID, c.Version)
+			c.State, v.lastOp, v.errs, c.RuntimeState, v.observed, v.sshPort, c.ID, c.Version)
 		if err != nil {
 			return err
 		}
