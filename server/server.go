@@ -125,8 +125,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	// The API serves every path; gateways (applications, terminals) mount
+	// their own prefixes beside it.
+	mux := http.NewServeMux()
+	mux.Handle("/", apiServer)
 	httpServer := &http.Server{
-		Handler:           apiServer,
+		Handler:           mux,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
