@@ -9,7 +9,11 @@ type Authorizer interface {
 	Authorize(ctx context.Context, u *User, action, scope string) error
 }
 
-// Azure's actions on computes and workspaces.
+// RootScope is the scope above every subscription; user management and the
+// audit log live there.
+const RootScope = "/"
+
+// Azure's actions on computes and workspaces, and ComputeHub's own.
 const (
 	ActionComputeRead      = "Microsoft.MachineLearningServices/workspaces/computes/read"
 	ActionComputeWrite     = "Microsoft.MachineLearningServices/workspaces/computes/write"
@@ -22,7 +26,18 @@ const (
 	ActionWorkspaceRead    = "Microsoft.MachineLearningServices/workspaces/read"
 	ActionWorkspaceWrite   = "Microsoft.MachineLearningServices/workspaces/write"
 	ActionWorkspaceDelete  = "Microsoft.MachineLearningServices/workspaces/delete"
-	ActionLocationRead     = "Microsoft.MachineLearningServices/locations/read"
 	ActionQuotaWrite       = "Microsoft.MachineLearningServices/locations/updateQuotas/action"
+	ActionVMSizesRead      = "Microsoft.MachineLearningServices/locations/vmSizes/read"
+	ActionUsagesRead       = "Microsoft.MachineLearningServices/locations/usages/read"
+	ActionQuotasRead       = "Microsoft.MachineLearningServices/locations/quotas/read"
+	ActionComputeResize    = "Microsoft.MachineLearningServices/workspaces/computes/resize/action"
+	ActionRoleDefRead      = "Microsoft.Authorization/roleDefinitions/read"
+	ActionRoleDefWrite     = "Microsoft.Authorization/roleDefinitions/write"
+	ActionRoleDefDelete    = "Microsoft.Authorization/roleDefinitions/delete"
+	ActionRoleAssignRead   = "Microsoft.Authorization/roleAssignments/read"
+	ActionRoleAssignWrite  = "Microsoft.Authorization/roleAssignments/write"
+	ActionRoleAssignDelete = "Microsoft.Authorization/roleAssignments/delete"
+	ActionAuditRead        = "ComputeHub/auditLogs/read"
+	ActionUsersRead        = "ComputeHub/users/read"
 	ActionUsersManage      = "ComputeHub/users/write"
 )

@@ -112,6 +112,9 @@ type Compute struct {
 	RuntimeState []byte
 	// Observed is what the server last learned from inside the instance.
 	Observed Observed
+	// Quota, when set on a compute being created, is the hold the store
+	// takes against the region's quota in the same transaction.
+	Quota *QuotaHold
 	// SSHPort is the port on the server's host that carries SSH to the
 	// instance, 0 when SSH is disabled. It is kept for the instance's lifetime.
 	SSHPort int

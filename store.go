@@ -44,5 +44,31 @@ type Store interface {
 
 	GetOperation(ctx context.Context, id string) (*Operation, error)
 
+	DeleteUser(ctx context.Context, id string) error
+	SetPassword(ctx context.Context, userID, hash string) error
+	PasswordHash(ctx context.Context, userID string) (string, error)
+	ListTokens(ctx context.Context, userID string) ([]*Token, error)
+	RevokeToken(ctx context.Context, userID, tokenID string) error
+
+	ListRoleDefinitions(ctx context.Context) ([]RoleDefinition, error)
+	PutRoleDefinition(ctx context.Context, r RoleDefinition) error
+	// DeleteRoleDefinition refuses with KindConflict while the role is assigned.
+	DeleteRoleDefinition(ctx context.Context, id string) error
+	// ListRoleAssignments lists a principal's assignments, or all when principalID is "".
+	ListRoleAssignments(ctx context.Context, principalID string) ([]RoleAssignment, error)
+	CreateRoleAssignment(ctx context.Context, a RoleAssignment) error
+	DeleteRoleAssignment(ctx context.Context, id string) error
+
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+
+	ListQuotas(ctx context.Context, location string) ([]Quota, error)
+	SetQuota(ctx context.Context, q Quota) error
+	Usage(ctx context.Context, location string) (Usage, error)
+	// HoldQuota takes cores for a holder if the limits allow, atomically;
+	// holding again what is already held is a no-op.
+	HoldQuota(ctx context.Context, h QuotaHold) error
+	ReleaseQuota(ctx context.Context, holderID string) error
+
 	Close() error
 }

@@ -61,4 +61,5 @@ type Token struct {
 	Hash      string // hex SHA-256 of the secret
 	CreatedAt time.Time
 	ExpiresAt *time.Time
+	RevokedAt *time.Time
 }

@@ -20,7 +20,7 @@ func (s *Server) vmSizes(w http.ResponseWriter, r *http.Request, p params) error
 	if err := s.checkLocation(p); err != nil {
 		return err
 	}
-	if err := s.authorize(r, chub.ActionLocationRead, "/subscriptions/"+p["sub"]); err != nil {
+	if err := s.authorize(r, chub.ActionVMSizesRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": s.cfg.Catalog().Sizes()})
@@ -71,7 +71,7 @@ func (s *Server) usages(w http.ResponseWriter, r *http.Request, p params) error 
 	if err := s.checkLocation(p); err != nil {
 		return err
 	}
-	if err := s.authorize(r, chub.ActionLocationRead, "/subscriptions/"+p["sub"]); err != nil {
+	if err := s.authorize(r, chub.ActionUsagesRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
 	byFamily, total, err := s.coresInUse(r)
@@ -105,7 +105,7 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request, p params) error 
 	if err := s.checkLocation(p); err != nil {
 		return err
 	}
-	if err := s.authorize(r, chub.ActionLocationRead, "/subscriptions/"+p["sub"]); err != nil {
+	if err := s.authorize(r, chub.ActionQuotasRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
 	base := "/subscriptions/" + p["sub"] + "/" + provider + "/locations/" + s.cfg.Region + "/quotas/"

@@ -97,6 +97,11 @@ func (d *DB) CreateCompute(ctx context.Context, c *chub.Compute, op *chub.Operat
 		if err != nil {
 			return err
 		}
+		if c.Quota != nil {
+			if err := holdQuota(ctx, tx, *c.Quota); err != nil {
+				return err
+			}
+		}
 		return upsertOps(ctx, tx, op)
 	})
 	if err != nil {
@@ -206,6 +211,9 @@ func (d *DB) RemoveCompute(ctx context.Context, c *chub.Compute, ops ...*chub.Op
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return staleWrite(c)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM quota_ledger WHERE holder_id = ?`, c.ID); err != nil {
+			return err
 		}
 		return upsertOps(ctx, tx, ops...)
 	})

@@ -82,7 +82,7 @@ func (d *DB) CreateToken(ctx context.Context, t *chub.Token) error {
 func (d *DB) Authenticate(ctx context.Context, hash string) (*chub.User, error) {
 	var exp sql.NullString
 	row := d.db.QueryRowContext(ctx, `SELECT u.id, u.tenant_id, u.name, u.display_name, u.admin, u.created_at, t.expires_at
-		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ?`, hash)
+		FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND t.revoked_at IS NULL`, hash)
 	var u chub.User
 	var created string
 	err := row.Scan(&u.ID, &u.TenantID, &u.Name, &u.DisplayName, &u.Admin, &created, &exp)
