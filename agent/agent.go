@@ -44,6 +44,7 @@ type Agent struct {
 	log    *slog.Logger
 	reaper *reaper
 	act    activity
+	apps   appSupervisor
 	etcDir string // where passwd and group are read; /etc but in tests
 }
 
@@ -133,6 +134,8 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/exec", a.serveExec)
 	mux.HandleFunc("GET /v1/dial", a.serveDial)
 	mux.HandleFunc("GET /v1/activity", a.serveActivity)
+	mux.HandleFunc("GET /v1/apps", a.serveApps)
+	mux.HandleFunc("POST /v1/apps/{name}/start", a.serveAppStart)
 	return mux
 }
 
@@ -155,6 +158,7 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 // to exit and kills the rest. As PID 1 it reaches every process of the
 // instance; elsewhere (tests) only the process groups it started.
 func (a *Agent) stopAll() {
+	a.stopApps()
 	pid1 := os.Getpid() == 1
 	signalAll := func(sig syscall.Signal) {
 		if pid1 {
