@@ -33,6 +33,9 @@ type Config struct {
 	// StopGrace is how long processes have between SIGTERM and SIGKILL
 	// when the agent stops; default 5s.
 	StopGrace time.Duration
+	// TerminalKeep is how long a terminal session nobody is attached to
+	// waits for a client to re-attach; default DefaultTerminalKeep.
+	TerminalKeep time.Duration
 }
 
 // DefaultSocketPath is where the agent listens inside an instance.
@@ -44,6 +47,7 @@ type Agent struct {
 	log    *slog.Logger
 	reaper *reaper
 	act    activity
+	terms  terminals
 	apps   appSupervisor
 	etcDir string // where passwd and group are read; /etc but in tests
 }
@@ -124,8 +128,9 @@ func (a *Agent) listen() (net.Listener, error) {
 }
 
 // Handler serves the agent's API: GET /healthz, GET /v1/exec (websocket,
-// streamproto), GET /v1/dial?port=N (websocket tunnel to a loopback TCP port)
-// and GET /v1/activity.
+// streamproto), GET /v1/dial?port=N (websocket tunnel to a loopback TCP port),
+// GET /v1/activity, and terminals: GET /v1/terminals (list),
+// GET /v1/terminals/{id} and GET /v1/terminals/attach?session=ID (websocket).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -134,6 +139,9 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/exec", a.serveExec)
 	mux.HandleFunc("GET /v1/dial", a.serveDial)
 	mux.HandleFunc("GET /v1/activity", a.serveActivity)
+	mux.HandleFunc("GET /v1/terminals", a.serveTerminals)
+	mux.HandleFunc("GET /v1/terminals/attach", a.serveTerminalAttach)
+	mux.HandleFunc("GET /v1/terminals/{id}", a.serveTerminal)
 	mux.HandleFunc("GET /v1/apps", a.serveApps)
 	mux.HandleFunc("POST /v1/apps/{name}/start", a.serveAppStart)
 	return mux

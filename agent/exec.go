@@ -134,6 +134,7 @@ func (a *Agent) execSession(ctx context.Context, s *streamproto.Session) {
 		return
 	}
 	a.log.Debug("exec", "pid", pid, "user", acct.Name, "argv", argv, "tty", req.TTY)
+	a.touch("exec")
 
 	var outputs sync.WaitGroup
 	copyOut := func(ch streamproto.Channel, r *os.File) {

@@ -20,6 +20,23 @@
 // not be run and also ends the session. The server then closes the
 // websocket with status 1000 (normal closure).
 //
+// # Terminals
+//
+// A terminal session (GET {compute}/terminal on the server, GET
+// /v1/terminals/attach on the agent) uses the same frames without the
+// opening request: its parameters are in the URL query (session=ID to
+// re-attach, cols=C&rows=R for the initial size). Every message is binary.
+// The server's first message is the control message
+// {"type":"session","id":ID}: the session attached to, new or re-attached.
+// Output follows on stdout (1), starting, on a re-attach, with the
+// session's recent output (up to 64 KiB) replayed. The client sends input
+// on stdin (0) and {"type":"resize","cols":C,"rows":R} on control (3).
+// When the shell exits the server sends {"type":"exit","code":N} and
+// closes with 1000. When the client just closes the websocket (or the
+// connection drops) the shell keeps running, detached, and a client may
+// re-attach with the session id until it has stayed detached for the
+// agent's keep time (default 5 minutes); then the shell is hung up.
+//
 // No message exceeds [MaxMessage] bytes, the default read limit of
 // github.com/coder/websocket, so the protocol crosses a relay that copies
 // messages one by one without configuration. Nothing in the protocol
@@ -89,6 +106,8 @@ const (
 	TypeResize = "resize"
 	TypeEOF    = "eof"
 	TypeError  = "error"
+	// TypeSession opens a terminal session: it names the session (ID).
+	TypeSession = "session"
 )
 
 // ControlMsg is the payload of a message on the control channel.
@@ -98,6 +117,8 @@ type ControlMsg struct {
 	Cols    uint16 `json:"cols,omitempty"`
 	Rows    uint16 `json:"rows,omitempty"`
 	Message string `json:"message,omitempty"`
+	// ID names a terminal session (TypeSession).
+	ID string `json:"id,omitempty"`
 }
 
 // MarshalJSON always writes the exit code of an exit message, even 0.
@@ -160,7 +181,7 @@ func ParseControl(payload []byte) (ControlMsg, error) {
 		return ControlMsg{}, fmt.Errorf("%w: control: %v", ErrBadFrame, err)
 	}
 	switch m.Type {
-	case TypeExit, TypeEOF, TypeError:
+	case TypeExit, TypeEOF, TypeError, TypeSession:
 	case TypeResize:
 		if m.Cols == 0 || m.Rows == 0 {
 			return ControlMsg{}, fmt.Errorf("%w: resize to %dx%d", ErrBadFrame, m.Cols, m.Rows)
