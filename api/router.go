@@ -83,6 +83,7 @@ func (s *Server) addRoutes() {
 	s.add("POST", wsPrefix+"/computes/{name}/restart", true, s.actCompute(chub.OpRestart))
 	s.add("POST", wsPrefix+"/computes/{name}/listNodes", true, s.listNodes)
 	s.add("GET", wsPrefix+"/computes/{name}/exec", true, s.exec)
+	s.add("GET", wsPrefix+"/computes/{name}/terminal", true, s.terminal)
 	s.add("POST", wsPrefix+"/checkComputeNameAvailability", true, s.checkName)
 
 	s.add("GET", locPrefix+"/vmSizes", true, s.vmSizes)

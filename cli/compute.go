@@ -35,6 +35,7 @@ func computetargetCmd(g *globals) *cobra.Command {
 		ci.AddCommand(actCmd(g, op, strings.ToLower(string(op))))
 	}
 	ci.AddCommand(createInstanceCmdNamed(g, "create"), deleteCmd(g), showCmd(g), listCmd(g), execCmd(g))
+	ci.AddCommand(terminalCmd(g, "terminal -n NAME"))
 	cmd.AddCommand(ci, deleteCmd(g), listCmd(g), showCmd(g))
 	return cmd
 }

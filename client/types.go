@@ -36,6 +36,8 @@ type InstanceProperties struct {
 	CreatedBy             *CreatedBy          `json:"createdBy,omitempty"`
 	ConnectivityEndpoints *Connectivity       `json:"connectivityEndpoints,omitempty"`
 	Applications          []Application       `json:"applications,omitempty"`
+	// LastActivityTime is the instance's last use the agent saw (read-only).
+	LastActivityTime *time.Time `json:"lastActivityTime,omitempty"`
 }
 
 // CreatedBy names an instance's creator.
