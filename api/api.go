@@ -35,6 +35,9 @@ type Config struct {
 	PageSize int
 	// RetryAfter is the polling interval suggested to clients (default 1s).
 	RetryAfter time.Duration
+	// PublicHost is the server host's address users reach (SSH), reported
+	// in connectivityEndpoints.publicIpAddress.
+	PublicHost string
 	Logger     *slog.Logger
 }
 

@@ -231,10 +231,7 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request, p params) err
 			if ip == "" {
 				ip = "127.0.0.1"
 			}
-			port := 0.0
-			if c.Settings.SSHSettings != nil {
-				port = float64(c.Settings.SSHSettings.SSHPort)
-			}
+			port := float64(c.SSHPort)
 			state := "idle"
 			if c.State == chub.StateJobRunning {
 				state = "running"

@@ -102,6 +102,10 @@ func (s *Server) computeJSON(c *chub.Compute) computeResource {
 		ip := c.Observed.PrivateIP
 		view.ConnectivityEndpoints.PrivateIPAddress = &ip
 	}
+	if s.cfg.PublicHost != "" {
+		host := s.cfg.PublicHost
+		view.ConnectivityEndpoints.PublicIPAddress = &host
+	}
 	if view.SSHSettings != nil && c.SSHPort != 0 {
 		ssh := *view.SSHSettings
 		ssh.SSHPort = c.SSHPort

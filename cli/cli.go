@@ -72,6 +72,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "show progress and details")
 	root.AddCommand(serverCmd(), agentCmd(), loginCmd(g), userCmd(g), tokenCmd(g), workspaceCmd(g),
 		computetargetCmd(g), vmsizeCmd(g), usageCmd(g), benchCmd(g), imageCmd(g))
+	root.AddCommand(sftpServerCmd())
 	root.AddCommand(terminalCmd(g, "terminal NAME"))
 	return root
 }

@@ -310,6 +310,9 @@ func (g *globals) showCompute(ci *client.Compute) error {
 	}
 	if p.SSHSettings != nil {
 		row("SSH", p.SSHSettings.SSHPublicAccess)
+		if p.SSHSettings.SSHPort != 0 {
+			row("SSH command", sshCommand(ci))
+		}
 	}
 	if lo := p.LastOperation; lo != nil {
 		row("Last operation", fmt.Sprintf("%s %s (%s, %s)", lo.OperationName, lo.OperationStatus, lo.OperationTrigger, lo.OperationTime.Local().Format(time.DateTime)))
@@ -319,6 +322,20 @@ func (g *globals) showCompute(ci *client.Compute) error {
 	}
 	row("ID", ci.ID)
 	return w.Flush()
+}
+
+// sshCommand is the ready `ssh` line of an instance with SSH enabled.
+func sshCommand(ci *client.Compute) string {
+	p := ci.Properties.Properties
+	host := "SERVER-HOST"
+	if ce := p.ConnectivityEndpoints; ce != nil && ce.PublicIPAddress != nil && *ce.PublicIPAddress != "" {
+		host = *ce.PublicIPAddress
+	}
+	user := p.SSHSettings.AdminUserName
+	if user == "" {
+		user = "azureuser"
+	}
+	return fmt.Sprintf("ssh -p %d %s@%s", p.SSHSettings.SSHPort, user, host)
 }
 
 func listCmd(g *globals) *cobra.Command {

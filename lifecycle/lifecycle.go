@@ -29,6 +29,13 @@ type Service struct {
 	CheckSize func(chub.InstanceSpec) error
 	// CheckImage refuses images the runtime does not have; nil accepts all.
 	CheckImage func(name string) error
+	// CheckSSHKey refuses an admin public key the SSH gateway cannot use;
+	// nil accepts every key the domain's validation accepts.
+	CheckSSHKey func(authorizedKey string) error
+	// PickSSHPort proposes a free port on the server's host for an instance
+	// with SSH enabled; the store's unique index makes the choice final, and
+	// a conflict asks for another. Nil means this server offers no SSH.
+	PickSSHPort func(ctx context.Context) (int, error)
 	Now        func() time.Time
 }
 
@@ -143,11 +150,46 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 	op := s.newOp(c, chub.OpCreate, caller)
 	c.ActiveOperation = op.ID
 	c.LastOperation = &chub.LastOperation{OperationName: chub.OpCreate, OperationTime: now, OperationStatus: string(chub.OpInProgress), OperationTrigger: chub.TriggerUser}
-	if err := s.Store.CreateCompute(ctx, c, op); err != nil {
+	if err := s.createWithSSHPort(ctx, c, op); err != nil {
 		return nil, nil, false, err
 	}
 	s.wake(c.ID)
 	return c, op, true, nil
+}
+
+// sshPortAttempts bounds the retries when concurrent creates race for a port.
+const sshPortAttempts = 8
+
+// createWithSSHPort stores a new instance, first giving it an SSH port on
+// the host when SSH is enabled: the unique index on the port settles races
+// between creates, and the loser proposes another port.
+func (s *Service) createWithSSHPort(ctx context.Context, c *chub.Compute, op *chub.Operation) error {
+	ssh := c.Settings.SSHSettings
+	if ssh == nil || ssh.SSHPublicAccess != "Enabled" {
+		return s.Store.CreateCompute(ctx, c, op)
+	}
+	if s.PickSSHPort == nil {
+		return chub.Invalid("SshNotAvailable", "properties.properties.sshSettings.sshPublicAccess",
+			"this server does not offer SSH access; create the instance with sshPublicAccess Disabled")
+	}
+	if s.CheckSSHKey != nil {
+		if err := s.CheckSSHKey(ssh.AdminPublicKey); err != nil {
+			return err
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		port, err := s.PickSSHPort(ctx)
+		if err != nil {
+			return err
+		}
+		c.SSHPort = port
+		err = s.Store.CreateCompute(ctx, c, op)
+		var ce *chub.Error
+		if errors.As(err, &ce) && ce.Code == "SshPortTaken" && attempt < sshPortAttempts {
+			continue
+		}
+		return err
+	}
 }
 
 func (s *Service) update(ctx context.Context, caller *chub.User, c *chub.Compute, req CreateRequest) (*chub.Compute, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/computehub/chub/agentclient"
 	"github.com/computehub/chub/api"
 	"github.com/computehub/chub/certs"
+	"github.com/computehub/chub/gateway/sshgate"
 	"github.com/computehub/chub/lifecycle"
 	"github.com/computehub/chub/reconciler"
 	"github.com/computehub/chub/runtime/local"
@@ -42,6 +43,9 @@ type Config struct {
 	CPUOvercommit  float64
 	Resync         time.Duration
 	StopGrace      time.Duration
+	// SSHPorts is the range of host ports given to instances with SSH
+	// enabled ("50000-50999" when empty).
+	SSHPorts string
 	// Out receives the first-start messages meant for a person (token, CA path).
 	Out    io.Writer
 	Logger *slog.Logger
@@ -115,11 +119,26 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	agents := &agentclient.Client{Runtime: rt}
+	sshPorts := sshgate.DefaultPorts
+	if cfg.SSHPorts != "" {
+		if sshPorts, err = sshgate.ParsePortRange(cfg.SSHPorts); err != nil {
+			return fmt.Errorf("--ssh-ports: %w", err)
+		}
+	}
+	hostKey, err := sshgate.LoadOrCreateHostKey(filepath.Join(dataDir, "ssh"))
+	if err != nil {
+		return err
+	}
+	sshHost, _, _ := net.SplitHostPort(cfg.Listen)
+	sshGate := sshgate.New(sshgate.Config{Store: store, Agents: agents, HostKey: hostKey, Host: sshHost, Logger: log})
+	sshAlloc := &sshgate.Allocator{Range: sshPorts, Store: store, Host: sshHost}
 	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace,
 		Observe: agents.Observe})
 	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage}
+	life.Wake = func(id string) { rec.Wake(id); sshGate.Wake(id) }
+	life.CheckSSHKey, life.PickSSHPort = sshgate.CheckKey, sshAlloc.Pick
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: access.AdminOnly{}, Runtime: rt,
-		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log})
+		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen)})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -141,6 +160,11 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(recDone)
 		rec.Run(recCtx)
 	}()
+	sshDone := make(chan struct{})
+	go func() {
+		defer close(sshDone)
+		sshGate.Run(recCtx)
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.ServeTLS(ln, "", "") }()
 	apiServer.SetReady(true)
@@ -151,6 +175,7 @@ func Run(ctx context.Context, cfg Config) error {
 	case err := <-serveErr:
 		stopRec()
 		<-recDone
+		<-sshDone
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("shutting down; running instances keep running")
@@ -162,6 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	stopRec()
 	<-recDone
+	<-sshDone
 	log.Info("stopped")
 	return nil
 }
