@@ -1,0 +1,363 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computehub/chub"
+	"github.com/computehub/chub/client"
+)
+
+// sshKey makes an ed25519 key pair with ssh-keygen and returns the private
+// key's path and the public key line.
+func sshKey(t *testing.T, name string) (string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", path).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, err := os.ReadFile(path + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, strings.TrimSpace(string(pub))
+}
+
+// createSSH makes a running instance with SSH enabled for pubKey.
+func createSSH(t *testing.T, c *client.Client, name, pubKey string) *client.Compute {
+	t.Helper()
+	_, op, err := c.CreateCompute(ctx(t), client.CreateRequest{Name: name, Settings: chub.InstanceSettings{VMSize: "Standard_B1s",
+		SSHSettings: &chub.SSHSettings{SSHPublicAccess: "Enabled", AdminPublicKey: pubKey}}})
+	if err != nil {
+		t.Fatalf("create %s with SSH: %v", name, err)
+	}
+	if _, err := c.Wait(ctx(t), op, "", name, nil); err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	ci, err := c.GetCompute(ctx(t), "", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci
+}
+
+// sshTo runs Debian's OpenSSH tools against one instance.
+type sshTo struct {
+	t        *testing.T
+	key      string
+	port     int
+	logLevel string // ERROR unless set
+}
+
+// opts are the options every OpenSSH tool gets: no known_hosts, no prompts.
+func (o sshTo) opts(portFlag string) []string {
+	level := o.logLevel
+	if level == "" {
+		level = "ERROR"
+	}
+	return []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+		"-o", "LogLevel=" + level, "-o", "ConnectTimeout=10", "-i", o.key, portFlag, strconv.Itoa(o.port)}
+}
+
+// run runs prog (ssh, scp, sftp) with the options, args and stdin, and
+// returns stdout, stderr and the exit code.
+func (o sshTo) run(stdin string, prog string, args ...string) (string, string, int) {
+	o.t.Helper()
+	portFlag := "-p"
+	if prog == "scp" || prog == "sftp" {
+		portFlag = "-P"
+	}
+	cmd := exec.Command(prog, append(o.opts(portFlag), args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		o.t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		o.t.Fatalf("%s %v: still running after 60s; stdout %q stderr %q", prog, args, out.String(), errb.String())
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		o.t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (o sshTo) ssh(stdin string, args ...string) (string, string, int) {
+	o.t.Helper()
+	return o.run(stdin, "ssh", append([]string{"azureuser@127.0.0.1"}, args...)...)
+}
+
+// listening reports whether something accepts TCP on 127.0.0.1:port.
+func listening(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// TestSSH drives the OpenSSH client (ssh, scp, sftp, ssh -L) against a real
+// server and instance: key-only login, commands and exit codes, a shell on
+// a terminal, file copies both ways, port forwarding, a stopped instance,
+// and a host key that survives a server restart.
+func TestSSH(t *testing.T) {
+	for _, prog := range []string{"ssh", "scp", "sftp", "ssh-keygen", "ssh-keyscan"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			t.Skipf("%s is not installed (apt-get install openssh-client)", prog)
+		}
+	}
+	// A narrow range of our own, so that the test can see every port of it.
+	n, _ := rand.Int(rand.Reader, big.NewInt(400))
+	first := 42000 + int(n.Int64())*20
+	last := first + 19
+	busyBefore := map[int]bool{}
+	for p := first; p <= last; p++ {
+		busyBefore[p] = listening(p)
+	}
+	s := startServer(t, "--ssh-ports", fmt.Sprintf("%d-%d", first, last))
+	c := s.client()
+	key, pub := sshKey(t, "user-key")
+	otherKey, _ := sshKey(t, "other-key")
+
+	ci := createSSH(t, c, "sshbox", pub)
+	p := ci.Properties.Properties
+	port := p.SSHSettings.SSHPort
+	if port < first || port > last || p.SSHSettings.AdminUserName != "azureuser" || p.SSHSettings.SSHPublicAccess != "Enabled" {
+		t.Fatalf("sshSettings = %+v; want a port in %d-%d and adminUserName azureuser", *p.SSHSettings, first, last)
+	}
+	if ce := p.ConnectivityEndpoints; ce == nil || ce.PublicIPAddress == nil || *ce.PublicIPAddress != "127.0.0.1" {
+		t.Fatalf("connectivityEndpoints = %+v; want publicIpAddress 127.0.0.1", ce)
+	}
+	o := sshTo{t: t, key: key, port: port}
+
+	// An instance without SSH has no port.
+	create(t, c, "nossh", "Standard_B1ls")
+	if ci, err := c.GetCompute(ctx(t), "", "nossh"); err != nil || ci.Properties.Properties.SSHSettings == nil ||
+		ci.Properties.Properties.SSHSettings.SSHPort != 0 || ci.Properties.Properties.SSHSettings.SSHPublicAccess != "Disabled" {
+		t.Fatalf("nossh sshSettings: %+v, %v; want Disabled and no port", ci.Properties.Properties.SSHSettings, err)
+	}
+	waitFor(t, 10*time.Second, "the SSH port to open", func() bool { return listening(port) })
+	for q := first; q <= last; q++ {
+		if q != port && !busyBefore[q] && listening(q) {
+			t.Errorf("port %d of the SSH range is open; only %d (sshbox) should be", q, port)
+		}
+	}
+
+	t.Run("show prints the ssh command", func(t *testing.T) {
+		out, _, code := s.chub(t, "", "computetarget", "show", "-n", "sshbox")
+		if want := fmt.Sprintf("ssh -p %d azureuser@127.0.0.1", port); code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("show: exit %d; want %q in:\n%s", code, want, out)
+		}
+	})
+
+	t.Run("exec and exit codes", func(t *testing.T) {
+		if out, errs, code := o.ssh("", "echo hi; whoami; echo oops >&2"); code != 0 || out != "hi\nazureuser\n" || errs != "oops\n" {
+			t.Fatalf("ssh echo hi: exit %d, stdout %q, stderr %q", code, out, errs)
+		}
+		if _, _, code := o.ssh("", "exit 3"); code != 3 {
+			t.Fatalf("ssh 'exit 3': exit %d; want 3", code)
+		}
+		if out, _, code := o.ssh("from stdin\n", "cat"); code != 0 || out != "from stdin\n" {
+			t.Fatalf("ssh cat: exit %d, stdout %q", code, out)
+		}
+		if out, _, code := o.ssh("", "-o", "SetEnv=CHUB_SSH_TEST=passed", `echo "$CHUB_SSH_TEST $SSH_CONNECTION"`); code != 0 || !strings.HasPrefix(out, "passed 127.0.0.1 ") {
+			t.Fatalf("ssh with SetEnv: exit %d, stdout %q", code, out)
+		}
+	})
+
+	t.Run("shell on a terminal", func(t *testing.T) {
+		out, errs, code := o.ssh("tty; echo shell-$((40+2)) $TERM\nexit 5\n", "-tt", "-o", "SetEnv=TERM=xterm-test")
+		if code != 5 || !strings.Contains(out, "shell-42 xterm-test") || !strings.Contains(out, "/dev/pts/") {
+			t.Fatalf("ssh -tt shell: exit %d; want 5, a pts and shell-42; stdout %q stderr %q", code, out, errs)
+		}
+	})
+
+	t.Run("scp and sftp", func(t *testing.T) {
+		dir := t.TempDir()
+		data := make([]byte, 300<<10)
+		rand.Read(data)
+		local := filepath.Join(dir, "up.bin")
+		if err := os.WriteFile(local, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, errs, code := o.run("", "scp", local, "azureuser@127.0.0.1:up.bin"); code != 0 {
+			t.Fatalf("scp in: exit %d: %s", code, errs)
+		}
+		got := mustRun(t, c, "sshbox", "sha256sum /home/azureuser/up.bin | cut -d' ' -f1; stat -c %U /home/azureuser/up.bin")
+		if want := sha(data) + "\nazureuser\n"; got != want {
+			t.Fatalf("copied file in the instance: %q; want %q", got, want)
+		}
+		back := filepath.Join(dir, "back.bin")
+		if _, errs, code := o.run("", "scp", "azureuser@127.0.0.1:up.bin", back); code != 0 {
+			t.Fatalf("scp out: exit %d: %s", code, errs)
+		}
+		if b, err := os.ReadFile(back); err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("scp out: %d bytes, %v; want the %d bytes sent", len(b), err, len(data))
+		}
+		batch := filepath.Join(dir, "batch")
+		os.WriteFile(batch, []byte("mkdir sftpdir\ncd sftpdir\nput "+local+" s.bin\nls -l\nget s.bin "+filepath.Join(dir, "s.bin")+"\nrename s.bin t.bin\nls\n"), 0o644)
+		out, errs, code := o.run("", "sftp", "-b", batch, "azureuser@127.0.0.1")
+		if code != 0 || !strings.Contains(out, "t.bin") {
+			t.Fatalf("sftp -b: exit %d; stdout %q stderr %q", code, out, errs)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "s.bin")); err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("sftp get: %d bytes, %v", len(b), err)
+		}
+		if got := mustRun(t, c, "sshbox", "sha256sum sftpdir/t.bin | cut -d' ' -f1"); got != sha(data)+"\n" {
+			t.Fatalf("sftp put: %q", got)
+		}
+	})
+
+	t.Run("local port forwarding", func(t *testing.T) {
+		inner := 8000 + int(n.Int64())
+		mustRun(t, c, "sshbox", fmt.Sprintf("mkdir -p /tmp/www && echo forwarded-ok > /tmp/www/f.txt && cd /tmp/www && setsid python3 -m http.server %d --bind 127.0.0.1 >/dev/null 2>&1 </dev/null &", inner))
+		waitFor(t, 20*time.Second, "the server inside the instance", func() bool {
+			_, code := run(t, c, "sshbox", fmt.Sprintf("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", %d))'", inner))
+			return code == 0
+		})
+		localPort, _ := strconv.Atoi(strings.TrimPrefix(freePort(t), "127.0.0.1:"))
+		cmd := exec.Command("ssh", append(o.opts("-p"), "-N", "-o", "ExitOnForwardFailure=yes",
+			"-L", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", localPort, inner), "azureuser@127.0.0.1")...)
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		var body string
+		waitFor(t, 20*time.Second, "a fetch through ssh -L", func() bool {
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/f.txt", localPort))
+			if err != nil {
+				return false
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+			return resp.StatusCode == 200
+		})
+		if body != "forwarded-ok\n" {
+			t.Fatalf("through ssh -L: %q; ssh said %s", body, errb.String())
+		}
+		if listening(inner) && !busyBefore[inner] {
+			// The instance's own port is not on the host: only the tunnel reaches it.
+			if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/f.txt", inner)); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) == "forwarded-ok\n" {
+					t.Fatalf("port %d of the instance is reachable from the host", inner)
+				}
+			}
+		}
+		// Only the instance's own ports may be forwarded.
+		verbose := o
+		verbose.logLevel = "INFO"
+		if _, errs, code := verbose.ssh("", "-W", "10.1.2.3:22"); code == 0 || !strings.Contains(errs, "only ports of the instance itself") {
+			t.Fatalf("ssh -W to another host: exit %d: %s", code, errs)
+		}
+	})
+
+	t.Run("other keys and users are refused", func(t *testing.T) {
+		other := sshTo{t: t, key: otherKey, port: port}
+		if _, errs, code := other.ssh("", "true"); code != 255 || !strings.Contains(errs, "Permission denied (publickey)") {
+			t.Fatalf("ssh with another key: exit %d: %s", code, errs)
+		}
+		if _, errs, code := o.run("", "ssh", "root@127.0.0.1", "true"); code != 255 || !strings.Contains(errs, "Permission denied") {
+			t.Fatalf("ssh as root: exit %d: %s", code, errs)
+		}
+		// No password or keyboard-interactive login is offered.
+		_, errs, _ := o.run("", "ssh", "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive", "azureuser@127.0.0.1", "true")
+		if !strings.Contains(errs, "Permission denied (publickey)") {
+			t.Fatalf("ssh without a key: %s; want only publickey offered", errs)
+		}
+	})
+
+	t.Run("host key stable across a server restart", func(t *testing.T) {
+		fi, err := os.Stat(filepath.Join(s.dataDir, "ssh", "ssh_host_ed25519_key"))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("host key file: %v, %v; want mode 0600", fi, err)
+		}
+		scan := func() string {
+			out, err := exec.Command("ssh-keyscan", "-t", "ed25519", "-p", strconv.Itoa(port), "127.0.0.1").Output()
+			if err != nil || !strings.Contains(string(out), "ssh-ed25519") {
+				t.Fatalf("ssh-keyscan: %v: %q", err, out)
+			}
+			return strings.TrimSpace(string(out))
+		}
+		before := scan()
+		s.restart()
+		waitFor(t, 10*time.Second, "the SSH port after the restart", func() bool { return listening(port) })
+		if after := scan(); after != before {
+			t.Fatalf("host key changed across a restart:\n%s\n%s", before, after)
+		}
+		if out, errs, code := o.ssh("", "echo", "again"); code != 0 || out != "again\n" {
+			t.Fatalf("ssh after a restart: exit %d %q %s", code, out, errs)
+		}
+	})
+
+	t.Run("stopped refuses, started accepts on the same port", func(t *testing.T) {
+		act(t, c, "sshbox", chub.OpStop)
+		_, errs, code := o.ssh("", "true")
+		if want := "compute instance sshbox is Stopped; start it with: chub computetarget start computeinstance -n sshbox"; code != 1 || !strings.Contains(errs, want) {
+			t.Fatalf("ssh to a stopped instance: exit %d, stderr %q; want 1 and %q", code, errs, want)
+		}
+		act(t, c, "sshbox", chub.OpStart)
+		ci, err := c.GetCompute(ctx(t), "", "sshbox")
+		if err != nil || ci.Properties.Properties.SSHSettings.SSHPort != port {
+			t.Fatalf("port after stop/start: %+v, %v; want %d", ci.Properties.Properties.SSHSettings, err, port)
+		}
+		if out, errs, code := o.ssh("", "cat up.bin | wc -c"); code != 0 || strings.TrimSpace(out) != strconv.Itoa(300<<10) {
+			t.Fatalf("ssh after start: exit %d %q %s", code, out, errs)
+		}
+	})
+
+	t.Run("delete closes the port", func(t *testing.T) {
+		op, err := c.DeleteCompute(ctx(t), "", "sshbox")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Wait(ctx(t), op, "", "sshbox", nil); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the SSH port to close", func() bool { return !listening(port) })
+	})
+}
+
+// TestSSHRefusesBadKeys: a key the SSH library cannot parse is refused at create.
+func TestSSHSettingsValidation(t *testing.T) {
+	s := startServer(t)
+	c := s.client()
+	for _, key := range []string{"", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHm8 trunc", "not a key"} {
+		_, _, err := c.CreateCompute(ctx(t), client.CreateRequest{Name: "badkey", Settings: chub.InstanceSettings{VMSize: "Standard_B1s",
+			SSHSettings: &chub.SSHSettings{SSHPublicAccess: "Enabled", AdminPublicKey: key}}})
+		if err == nil || !strings.Contains(err.Error(), "adminPublicKey") {
+			t.Errorf("create with key %q: %v; want a 400 about adminPublicKey", key, err)
+		}
+	}
+}
