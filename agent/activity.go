@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -19,6 +20,20 @@ func (a *Agent) touch(kind string) {
 	a.act.mu.Lock()
 	a.act.last, a.act.kind = time.Now().UTC(), kind
 	a.act.mu.Unlock()
+}
+
+// activityReader reports activity whenever data is read through it.
+type activityReader struct {
+	r     io.Reader
+	touch func()
+}
+
+func (r activityReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.touch()
+	}
+	return n, err
 }
 
 // serveActivity answers GET /v1/activity: {"lastActivity": time, "kind": ...}.

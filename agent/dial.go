@@ -37,7 +37,9 @@ func (a *Agent) serveDial(w http.ResponseWriter, r *http.Request) {
 	defer ws.Close()
 	a.touch("dial")
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(target, ws); target.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	// Every request through the tunnel is use, not only its opening.
+	in := activityReader{r: ws, touch: func() { a.touch("dial") }}
+	go func() { io.Copy(target, in); target.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
 	go func() { io.Copy(ws, target); ws.Close(); done <- struct{}{} }()
 	<-done
 	<-done

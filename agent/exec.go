@@ -160,6 +160,7 @@ func (a *Agent) execSession(ctx context.Context, s *streamproto.Session) {
 			}
 			switch {
 			case in.Data != nil:
+				a.touch("exec") // typing into an exec (an SSH shell) is use
 				stdinW.Write(in.Data)
 			case in.Control.Type == streamproto.TypeResize && master != nil:
 				setSize(master, in.Control.Cols, in.Control.Rows)
