@@ -240,3 +240,68 @@ func TestTerminalFlood(t *testing.T) {
 	term.Write([]byte("exit\n"))
 	<-scr.done
 }
+
+// BenchmarkTerminalEcho measures a keystroke's echo round trip straight to
+// the agent (no server): one byte to `cat` on the PTY, until the PTY's
+// echo of it comes back. Compare with the e2e figure through the server.
+func BenchmarkTerminalEcho(b *testing.B) {
+	if os.Getuid() != 0 {
+		b.Skip("the agent runs shells as other users: needs root")
+	}
+	sock := filepath.Join(b.TempDir(), "a.sock")
+	a := newAgent(Config{SocketPath: sock, User: "root", StopGrace: time.Second})
+	a.etcDir = b.TempDir()
+	os.WriteFile(filepath.Join(a.etcDir, "passwd"), []byte("root:x:0:0:root:"+b.TempDir()+":/bin/sh\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	var conn *websocket.Conn
+	for i := 0; ; i++ {
+		var err error
+		conn, _, err = websocket.Dial(ctx, "ws://agent/v1/terminals/attach", &websocket.DialOptions{HTTPClient: hc})
+		if err == nil {
+			break
+		}
+		if i > 500 {
+			b.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	term, err := streamproto.AttachTerminal(ctx, conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer term.Close()
+	buf := make([]byte, 64<<10)
+	var seen []byte
+	term.Write([]byte("exec cat >/dev/null\n"))
+	for !bytes.Contains(seen, []byte("cat >/dev/null\r\n")) {
+		n, err := term.Read(buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		seen = append(seen, buf[:n]...)
+	}
+	time.Sleep(100 * time.Millisecond) // cat reads
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := 'a' + byte(i%26)
+		term.Write([]byte{k})
+		for {
+			n, err := term.Read(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if bytes.IndexByte(buf[:n], k) >= 0 {
+				break
+			}
+		}
+	}
+}
