@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,8 +16,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	gossh "golang.org/x/crypto/ssh"
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/client"
@@ -360,4 +364,116 @@ func TestSSHSettingsValidation(t *testing.T) {
 			t.Errorf("create with key %q: %v; want a 400 about adminPublicKey", key, err)
 		}
 	}
+}
+
+// BenchmarkSSHSetup measures SSH connection setup to a running instance:
+// TCP connect, key exchange, public-key authentication and running `true`
+// (through the agent), with the Go SSH client and with OpenSSH's ssh.
+//
+//	CHUB_BIN=$PWD/bin/chub go test ./e2e -run '^$' -bench SSHSetup
+func BenchmarkSSHSetup(b *testing.B) {
+	dir := b.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	srv := exec.Command(chubBin, "server", "--data-dir", dir, "--listen", addr, "--ssh-ports", "43000-43999")
+	var logb bytes.Buffer
+	srv.Stdout, srv.Stderr = &logb, &logb
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Signal(syscall.SIGTERM)
+		srv.Wait()
+	}()
+	ca := filepath.Join(dir, "tls", "ca.crt")
+	until := func(what string, cond func() bool) {
+		for deadline := time.Now().Add(2 * time.Minute); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				b.Fatalf("timed out waiting for %s; server log:\n%s", what, tail(logb.String(), 3000))
+			}
+		}
+	}
+	until("the server", func() bool {
+		hc, err := rawHTTP(ca)
+		if err != nil {
+			return false
+		}
+		resp, err := hc.Get("https://" + addr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := client.New(client.Config{Server: "https://" + addr, Token: strings.TrimSpace(string(tok)), CACert: ca})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyPath := filepath.Join(dir, "bench-key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keyPath).CombinedOutput(); err != nil {
+		b.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	pub, _ := os.ReadFile(keyPath + ".pub")
+	priv, _ := os.ReadFile(keyPath)
+	signer, err := gossh.ParsePrivateKey(priv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bctx := context.Background()
+	_, op, err := c.CreateCompute(bctx, client.CreateRequest{Name: "sshbench", Settings: chub.InstanceSettings{VMSize: "Standard_B1s",
+		SSHSettings: &chub.SSHSettings{SSHPublicAccess: "Enabled", AdminPublicKey: strings.TrimSpace(string(pub))}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Wait(bctx, op, "", "sshbench", nil); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		if op, err := c.DeleteCompute(bctx, "", "sshbench"); err == nil && op != nil {
+			c.Wait(bctx, op, "", "sshbench", nil)
+		}
+	}()
+	ci, err := c.GetCompute(bctx, "", "sshbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := ci.Properties.Properties.SSHSettings.SSHPort
+	target := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	until("the SSH port", func() bool { return listening(port) })
+	cfg := &gossh.ClientConfig{User: "azureuser", Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)},
+		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
+
+	b.Run("go-client", func(b *testing.B) {
+		for b.Loop() {
+			conn, err := gossh.Dial("tcp", target, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sess, err := conn.NewSession()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := sess.Run("true"); err != nil {
+				b.Fatal(err)
+			}
+			conn.Close()
+		}
+	})
+	b.Run("openssh", func(b *testing.B) {
+		for b.Loop() {
+			out, err := exec.Command("ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+				"-o", "LogLevel=ERROR", "-i", keyPath, "-p", strconv.Itoa(port), "azureuser@127.0.0.1", "true").CombinedOutput()
+			if err != nil {
+				b.Fatalf("ssh true: %v: %s", err, out)
+			}
+		}
+	})
 }

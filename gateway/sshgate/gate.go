@@ -108,6 +108,7 @@ func (g *gate) serverConfig() *ssh.ServerConfig {
 
 // handle runs one SSH connection.
 func (g *gate) handle(nc net.Conn) {
+	nc = withQuickAck(nc)
 	nc.SetDeadline(time.Now().Add(g.m.cfg.HandshakeTimeout))
 	sconn, chans, reqs, err := ssh.NewServerConn(nc, g.serverConfig())
 	if err != nil {
