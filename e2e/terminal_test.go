@@ -223,6 +223,10 @@ func TestTerminal(t *testing.T) {
 
 	// The CLI in a real terminal: raw mode, size and resizes, exit code.
 	s.cliTerminal(t, "term1")
+	// The short form, with input from a pipe.
+	if out, stderr, code := s.chub(t, "echo piped-$((2+3))\nexit 4\n", "terminal", "term1"); code != 4 || !strings.Contains(out, "piped-5") {
+		t.Fatalf("chub terminal with piped input: exit %d; want 4; stdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
 
 	// A stopped instance has no terminal.
 	act(t, admin, "term1", chub.OpStop)
