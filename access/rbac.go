@@ -1,3 +1,5 @@
+// Package access decides who may do what: role-based access control with
+// Azure's role definitions, actions, wildcards and scopes.
 package access
 
 import (

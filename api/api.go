@@ -111,13 +111,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(sw, "ok\n")
 		return
 	}
+	info := &auditInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), auditKey, info))
+	if r.Method == http.MethodPost && strings.EqualFold(strings.TrimRight(r.URL.Path, "/"), "/chub/v1/signin") {
+		u, err := s.signin(sw, r)
+		if err != nil {
+			writeError(sw, r, err)
+		}
+		s.audit(r, u, info, sw.status, corr)
+		return
+	}
 	u, err := s.authenticate(r)
 	if err != nil {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="chub"`)
 		writeError(sw, r, err)
+		s.audit(r, nil, info, sw.status, corr)
 		return
 	}
 	r = r.WithContext(context.WithValue(r.Context(), userKey, u))
+	defer func() { s.audit(r, u, info, sw.status, corr) }()
+	if scope, rest, ok := isAuthorizationPath(r.URL.Path); ok {
+		if err := s.serveAuthorization(sw, r, scope, rest); err != nil {
+			s.fail(sw, r, err, reqID)
+		}
+		return
+	}
 	rt, params, err := s.match(r)
 	if err != nil {
 		writeError(sw, r, err)
@@ -130,11 +148,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := rt.handle(sw, r, params); err != nil {
-		if chub.ErrorKind(err) == chub.KindInternal {
-			s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", reqID)
-		}
-		writeError(sw, r, err)
+		s.fail(sw, r, err, reqID)
 	}
+}
+
+// fail answers an error, logging it when it is internal.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error, reqID string) {
+	if chub.ErrorKind(err) == chub.KindInternal {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", reqID)
+	}
+	writeError(w, r, err)
 }
 
 type statusWriter struct {

@@ -15,7 +15,12 @@ func scopeOf(p params) chub.WorkspaceScope {
 	return chub.WorkspaceScope{Subscription: p["sub"], ResourceGroup: p["rg"], Workspace: p["ws"]}
 }
 
+// authorize checks the caller's permission for action at scope, and notes
+// both for the audit log.
 func (s *Server) authorize(r *http.Request, action, scope string) error {
+	if a := auditOf(r.Context()); a != nil && (a.action == "" || r.Method != http.MethodGet) {
+		a.action, a.resource = action, scope
+	}
 	return s.cfg.Authorizer.Authorize(r.Context(), caller(r), action, scope)
 }
 
@@ -37,7 +42,7 @@ func (s *Server) getCompute(w http.ResponseWriter, r *http.Request, p params) er
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.computeJSON(c))
+	writeJSON(w, http.StatusOK, s.computeJSON(r, c))
 	return nil
 }
 
@@ -51,16 +56,21 @@ func (s *Server) listComputes(w http.ResponseWriter, r *http.Request, p params) 
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(r, chub.ActionComputeRead, ws.Scope.ResourceID()+"/computes"); err != nil {
-		return err
-	}
+	// Lists show only what the caller may read: everything when they may
+	// read the workspace's computes, else the computes they may read one by one.
+	readAll := s.authorize(r, chub.ActionComputeRead, ws.Scope.ResourceID()+"/computes") == nil
 	skip := 0
 	if v := r.URL.Query().Get("$skip"); v != "" {
 		if skip, err = strconv.Atoi(v); err != nil || skip < 0 {
 			return chub.Invalid("InvalidSkipToken", "$skip", "$skip must be a non-negative integer, got %q", v)
 		}
 	}
-	cs, err := s.cfg.Store.ListComputes(r.Context(), ws.Scope, chub.Page{Skip: skip, Limit: s.cfg.PageSize + 1})
+	var cs []*chub.Compute
+	if readAll {
+		cs, err = s.cfg.Store.ListComputes(r.Context(), ws.Scope, chub.Page{Skip: skip, Limit: s.cfg.PageSize + 1})
+	} else {
+		cs, err = s.readableComputes(r, ws.Scope, skip)
+	}
 	if err != nil {
 		return err
 	}
@@ -73,7 +83,7 @@ func (s *Server) listComputes(w http.ResponseWriter, r *http.Request, p params) 
 			out.NextLink = &next
 			break
 		}
-		out.Value = append(out.Value, s.computeJSON(c))
+		out.Value = append(out.Value, s.computeJSON(r, c))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -117,11 +127,11 @@ func (s *Server) putCompute(w http.ResponseWriter, r *http.Request, p params) er
 		return err
 	}
 	if !created {
-		writeJSON(w, http.StatusOK, s.computeJSON(c))
+		writeJSON(w, http.StatusOK, s.computeJSON(r, c))
 		return nil
 	}
 	s.operationHeaders(w, r, op, false)
-	writeJSON(w, http.StatusCreated, s.computeJSON(c))
+	writeJSON(w, http.StatusCreated, s.computeJSON(r, c))
 	return nil
 }
 
@@ -276,5 +286,55 @@ func (s *Server) checkName(w http.ResponseWriter, r *http.Request, p params) err
 		return nil
 	}
 	writeJSON(w, http.StatusOK, answer{NameAvailable: true})
+	return nil
+}
+
+// readableComputes pages through the computes the caller may read one by one.
+func (s *Server) readableComputes(r *http.Request, scope chub.WorkspaceScope, skip int) ([]*chub.Compute, error) {
+	all, err := s.cfg.Store.ListComputes(r.Context(), scope, chub.Page{})
+	if err != nil {
+		return nil, err
+	}
+	var mine []*chub.Compute
+	for _, c := range all {
+		if ok, err := s.rbac().Permitted(r.Context(), caller(r), chub.ActionComputeRead, c.ResourceID()); err != nil {
+			return nil, err
+		} else if ok {
+			mine = append(mine, c)
+		}
+	}
+	if skip >= len(mine) {
+		return nil, nil
+	}
+	mine = mine[skip:]
+	if len(mine) > s.cfg.PageSize+1 {
+		mine = mine[:s.cfg.PageSize+1]
+	}
+	return mine, nil
+}
+
+func (s *Server) resizeCompute(w http.ResponseWriter, r *http.Request, p params) error {
+	ws, err := s.workspace(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, chub.ActionComputeResize, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
+		return err
+	}
+	var body struct {
+		TargetVMSize string `json:"targetVMSize"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	if body.TargetVMSize == "" {
+		return chub.Invalid("MissingTargetVmSize", "targetVMSize", "targetVMSize is required, e.g. {\"targetVMSize\":\"Standard_DS3_v2\"}")
+	}
+	_, op, err := s.cfg.Lifecycle.Resize(r.Context(), caller(r), ws.Scope, p["name"], body.TargetVMSize)
+	if err != nil {
+		return err
+	}
+	s.operationHeaders(w, r, op, true)
+	w.WriteHeader(http.StatusAccepted)
 	return nil
 }

@@ -27,13 +27,6 @@ func (s *Server) vmSizes(w http.ResponseWriter, r *http.Request, p params) error
 	return nil
 }
 
-// DefaultFamilyQuota and DefaultRegionQuota are the dedicated-core limits
-// reported until an administrator sets others.
-const (
-	DefaultFamilyQuota = 100
-	DefaultRegionQuota = 200
-)
-
 type usageName struct {
 	Value          string `json:"value"`
 	LocalizedValue string `json:"localizedValue"`
@@ -49,23 +42,28 @@ type usage struct {
 	Name                 usageName `json:"name"`
 }
 
-// coresInUse sums the vCPUs of every instance of the region by family.
-func (s *Server) coresInUse(r *http.Request) (map[string]int64, int64, error) {
-	cs, err := s.cfg.Store.ListAllComputes(r.Context())
+// limits returns the region's family limits and total, defaults filled in.
+func (s *Server) limits(r *http.Request) (map[string]int64, int64, error) {
+	qs, err := s.cfg.Store.ListQuotas(r.Context(), s.cfg.Region)
 	if err != nil {
 		return nil, 0, err
 	}
-	cat := s.cfg.Catalog()
-	byFamily := map[string]int64{}
-	var total int64
-	for _, c := range cs {
-		if size, ok := cat.Lookup(c.Settings.VMSize); ok {
-			byFamily[size.Family] += int64(size.VCPUs)
-			total += int64(size.VCPUs)
+	fams := map[string]int64{}
+	for _, f := range s.cfg.Catalog().Families() {
+		fams[strings.ToLower(f)] = chub.DefaultFamilyQuota
+	}
+	total := chub.DefaultRegionQuota
+	for _, q := range qs {
+		if q.Family == "" {
+			total = q.Limit
+		} else {
+			fams[strings.ToLower(q.Family)] = q.Limit
 		}
 	}
-	return byFamily, total, nil
+	return fams, total, nil
 }
+
+const totalCoresName = "Total Cluster Dedicated Regional vCPUs"
 
 func (s *Server) usages(w http.ResponseWriter, r *http.Request, p params) error {
 	if err := s.checkLocation(p); err != nil {
@@ -74,20 +72,28 @@ func (s *Server) usages(w http.ResponseWriter, r *http.Request, p params) error 
 	if err := s.authorize(r, chub.ActionUsagesRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
-	byFamily, total, err := s.coresInUse(r)
+	used, err := s.cfg.Store.Usage(r.Context(), s.cfg.Region)
 	if err != nil {
 		return err
+	}
+	limits, total, err := s.limits(r)
+	if err != nil {
+		return err
+	}
+	byFamily := map[string]int64{}
+	for f, n := range used.ByFamily {
+		byFamily[strings.ToLower(f)] += n
 	}
 	base := "/subscriptions/" + p["sub"] + "/" + provider + "/locations/" + s.cfg.Region + "/usages/"
 	out := []usage{{
 		ID: base + "totalCores", AmlWorkspaceLocation: s.cfg.Region, Type: "Microsoft.MachineLearningServices/totalCores/usages",
-		Unit: "Count", CurrentValue: total, Limit: DefaultRegionQuota,
-		Name: usageName{Value: "Total Cluster Dedicated Regional vCPUs", LocalizedValue: "Total Cluster Dedicated Regional vCPUs"},
+		Unit: "Count", CurrentValue: used.Total, Limit: total,
+		Name: usageName{Value: totalCoresName, LocalizedValue: totalCoresName},
 	}}
 	for _, f := range s.cfg.Catalog().Families() {
 		out = append(out, usage{
 			ID: base + f, AmlWorkspaceLocation: s.cfg.Region, Type: "Microsoft.MachineLearningServices/vmFamily/usages",
-			Unit: "Count", CurrentValue: byFamily[f], Limit: DefaultFamilyQuota,
+			Unit: "Count", CurrentValue: byFamily[strings.ToLower(f)], Limit: limits[strings.ToLower(f)],
 			Name: usageName{Value: f, LocalizedValue: familyLabel(f) + " Cluster Dedicated vCPUs"},
 		})
 	}
@@ -101,6 +107,15 @@ func familyLabel(f string) string {
 	return "Standard " + f + " Family"
 }
 
+type quotaJSON struct {
+	ID     string     `json:"id"`
+	Type   string     `json:"type"`
+	Unit   string     `json:"unit"`
+	Limit  int64      `json:"limit"`
+	Name   *usageName `json:"name,omitempty"`
+	Status string     `json:"status,omitempty"`
+}
+
 func (s *Server) quotas(w http.ResponseWriter, r *http.Request, p params) error {
 	if err := s.checkLocation(p); err != nil {
 		return err
@@ -108,13 +123,68 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request, p params) error 
 	if err := s.authorize(r, chub.ActionQuotasRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
+	limits, total, err := s.limits(r)
+	if err != nil {
+		return err
+	}
 	base := "/subscriptions/" + p["sub"] + "/" + provider + "/locations/" + s.cfg.Region + "/quotas/"
-	var out []map[string]any
+	out := []quotaJSON{{ID: base + "totalCores", Type: "Microsoft.MachineLearningServices/totalCores/quotas", Unit: "Count", Limit: total,
+		Name: &usageName{Value: totalCoresName, LocalizedValue: totalCoresName}}}
 	for _, f := range s.cfg.Catalog().Families() {
-		out = append(out, map[string]any{
-			"id": base + f, "type": "Microsoft.MachineLearningServices/vmFamily/quotas", "unit": "Count",
-			"limit": DefaultFamilyQuota, "name": usageName{Value: f, LocalizedValue: familyLabel(f) + " Cluster Dedicated vCPUs"},
-		})
+		out = append(out, quotaJSON{ID: base + f, Type: "Microsoft.MachineLearningServices/vmFamily/quotas", Unit: "Count",
+			Limit: limits[strings.ToLower(f)], Name: &usageName{Value: f, LocalizedValue: familyLabel(f) + " Cluster Dedicated vCPUs"}})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out, "nextLink": nil})
+	return nil
+}
+
+// updateQuotas sets limits: POST .../locations/{loc}/updateQuotas
+// {"value":[{"id": ".../quotas/{family or totalCores}", "type", "limit", "unit"}]},
+// answering a status per item as Azure does.
+func (s *Server) updateQuotas(w http.ResponseWriter, r *http.Request, p params) error {
+	if err := s.checkLocation(p); err != nil {
+		return err
+	}
+	if err := s.authorize(r, chub.ActionQuotaWrite, "/subscriptions/"+p["sub"]); err != nil {
+		return err
+	}
+	var body struct {
+		Value []quotaJSON `json:"value"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	if len(body.Value) == 0 {
+		return chub.Invalid("InvalidQuotaUpdate", "value", "updateQuotas needs a value list of {id, type, limit, unit}")
+	}
+	families := map[string]string{}
+	for _, f := range s.cfg.Catalog().Families() {
+		families[strings.ToLower(f)] = f
+	}
+	out := []quotaJSON{}
+	for _, q := range body.Value {
+		name := q.ID[strings.LastIndex(q.ID, "/")+1:]
+		if name == "" && q.Name != nil {
+			name = q.Name.Value
+		}
+		item := quotaJSON{ID: q.ID, Type: q.Type, Unit: "Count", Limit: q.Limit}
+		family, ok := families[strings.ToLower(name)]
+		total := strings.EqualFold(name, "totalCores") || strings.EqualFold(q.Type, "Microsoft.MachineLearningServices/totalCores/quotas")
+		switch {
+		case !ok && !total:
+			item.Status = "InvalidVMFamilyName"
+		case q.Limit < 0:
+			item.Status = "InvalidQuotaBelowClusterMinimum"
+		default:
+			if total {
+				family = ""
+			}
+			if err := s.cfg.Store.SetQuota(r.Context(), chub.Quota{Location: s.cfg.Region, Family: family, Limit: q.Limit}); err != nil {
+				return err
+			}
+			item.Status = "Success"
+		}
+		out = append(out, item)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": out, "nextLink": nil})
 	return nil

@@ -81,7 +81,7 @@ type application struct {
 
 const computeType = "Microsoft.MachineLearningServices/workspaces/computes"
 
-func (s *Server) computeJSON(c *chub.Compute) computeResource {
+func (s *Server) computeJSON(r *http.Request, c *chub.Compute) computeResource {
 	errs := c.Errors
 	if errs == nil {
 		errs = []chub.ErrorDetail{}
@@ -92,7 +92,7 @@ func (s *Server) computeJSON(c *chub.Compute) computeResource {
 		LastOperation:    c.LastOperation,
 		Errors:           errs,
 		CreatedBy:        createdBy{UserName: c.CreatedBy.UserName, UserOrgID: c.CreatedBy.OrgID, UserID: c.CreatedBy.UserID},
-		Applications:     []application{},
+		Applications:     applications(r, c),
 		LastActivityTime: c.Observed.LastActivity,
 		DataDisks:        []any{},
 		DataMounts:       []any{},

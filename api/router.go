@@ -84,11 +84,14 @@ func (s *Server) addRoutes() {
 	s.add("POST", wsPrefix+"/computes/{name}/listNodes", true, s.listNodes)
 	s.add("GET", wsPrefix+"/computes/{name}/exec", true, s.exec)
 	s.add("GET", wsPrefix+"/computes/{name}/terminal", true, s.terminal)
+	s.add("POST", wsPrefix+"/computes/{name}/customServices", true, s.updateCustomServices)
 	s.add("POST", wsPrefix+"/checkComputeNameAvailability", true, s.checkName)
 
 	s.add("GET", locPrefix+"/vmSizes", true, s.vmSizes)
 	s.add("GET", locPrefix+"/usages", true, s.usages)
 	s.add("GET", locPrefix+"/quotas", true, s.quotas)
+	s.add("POST", locPrefix+"/updateQuotas", true, s.updateQuotas)
+	s.add("POST", wsPrefix+"/computes/{name}/resize", true, s.resizeCompute)
 	s.add("GET", locPrefix+"/computeOperationsStatus/{op}", true, s.operationStatus)
 	s.add("GET", locPrefix+"/computeOperationsResults/{op}", true, s.operationResult)
 
@@ -96,4 +99,9 @@ func (s *Server) addRoutes() {
 	s.add("GET", "chub/v1/users", false, s.listUsers)
 	s.add("POST", "chub/v1/users", false, s.createUser)
 	s.add("POST", "chub/v1/users/{user}/tokens", false, s.createToken)
+	s.add("GET", "chub/v1/users/{user}/tokens", false, s.listTokens)
+	s.add("DELETE", "chub/v1/users/{user}/tokens/{token}", false, s.revokeToken)
+	s.add("DELETE", "chub/v1/users/{user}", false, s.deleteUser)
+	s.add("PUT", "chub/v1/users/{user}/password", false, s.setPassword)
+	s.add("GET", "chub/v1/auditLogs", false, s.listAudit)
 }

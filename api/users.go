@@ -7,7 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/computehub/chub"
+	"github.com/computehub/chub/access"
 	"github.com/computehub/chub/lifecycle"
 )
 
@@ -33,7 +36,7 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request, _ params) error {
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, _ params) error {
-	if err := s.authorize(r, chub.ActionUsersManage, "/chub/v1/users"); err != nil {
+	if err := s.authorize(r, chub.ActionUsersRead, chub.RootScope); err != nil {
 		return err
 	}
 	us, err := s.cfg.Store.ListUsers(r.Context())
@@ -64,7 +67,7 @@ func NewUser(name, displayName, tenant string, admin bool) (*chub.User, error) {
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ params) error {
-	if err := s.authorize(r, chub.ActionUsersManage, "/chub/v1/users"); err != nil {
+	if err := s.authorize(r, chub.ActionUsersManage, chub.RootScope); err != nil {
 		return err
 	}
 	var body struct {
@@ -72,6 +75,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ params) er
 		DisplayName string `json:"displayName"`
 		TenantID    string `json:"tenantId"`
 		Admin       bool   `json:"admin"`
+		Password    string `json:"password"`
 	}
 	if err := decode(r, &body); err != nil {
 		return err
@@ -80,12 +84,181 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, _ params) er
 	if err != nil {
 		return err
 	}
+	var hash string
+	if body.Password != "" {
+		if hash, err = HashPassword(body.Password); err != nil {
+			return err
+		}
+	}
 	if err := s.cfg.Store.CreateUser(r.Context(), u); err != nil {
 		return err
+	}
+	if hash != "" {
+		if err := s.cfg.Store.SetPassword(r.Context(), u.ID, hash); err != nil {
+			return err
+		}
+	}
+	if u.Admin {
+		if err := Grant(r.Context(), s.cfg.Store, u.ID, access.OwnerID, chub.RootScope, caller(r).ID); err != nil {
+			return err
+		}
 	}
 	writeJSON(w, http.StatusCreated, toUserJSON(u))
 	return nil
 }
+
+// HashPassword hashes a password with bcrypt, after checking its length.
+func HashPassword(pw string) (string, error) {
+	if len(pw) < 8 || len(pw) > 72 {
+		return "", chub.Invalid("InvalidPassword", "password", "a password must be 8 to 72 characters long")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), 11)
+	return string(h), err
+}
+
+func (s *Server) userParam(r *http.Request, p params) (*chub.User, error) {
+	u, err := s.cfg.Store.UserByName(r.Context(), p["user"])
+	if chub.IsNotFound(err) {
+		if u2, err2 := s.cfg.Store.UserByID(r.Context(), p["user"]); err2 == nil {
+			return u2, nil
+		}
+	}
+	return u, err
+}
+
+// selfOr lets users act on themselves, and users managers on anyone.
+func (s *Server) selfOr(r *http.Request, u *chub.User) error {
+	if u.ID == caller(r).ID {
+		return nil
+	}
+	return s.authorize(r, chub.ActionUsersManage, chub.RootScope)
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, p params) error {
+	if err := s.authorize(r, chub.ActionUsersManage, chub.RootScope); err != nil {
+		return err
+	}
+	u, err := s.userParam(r, p)
+	if chub.IsNotFound(err) {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if u.ID == caller(r).ID {
+		return chub.Conflict("CannotDeleteSelf", "user", "you cannot delete your own user")
+	}
+	if err := s.cfg.Store.DeleteUser(r.Context(), u.ID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+type tokenJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ExpiresAt *time.Time `json:"expiresAt"`
+	RevokedAt *time.Time `json:"revokedAt"`
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p params) error {
+	u, err := s.userParam(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.selfOr(r, u); err != nil {
+		return err
+	}
+	ts, err := s.cfg.Store.ListTokens(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	out := []tokenJSON{}
+	for _, t := range ts {
+		out = append(out, tokenJSON{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"value": out})
+	return nil
+}
+
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p params) error {
+	u, err := s.userParam(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.selfOr(r, u); err != nil {
+		return err
+	}
+	if err := s.cfg.Store.RevokeToken(r.Context(), u.ID, p["token"]); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, p params) error {
+	u, err := s.userParam(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.selfOr(r, u); err != nil {
+		return err
+	}
+	var body struct {
+		Password string `json:"password"`
+	}
+	if err := decode(r, &body); err != nil {
+		return err
+	}
+	hash, err := HashPassword(body.Password)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Store.SetPassword(r.Context(), u.ID, hash); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// SessionTTL is how long a token from a password sign-in lives.
+const SessionTTL = 12 * time.Hour
+
+// signin exchanges a user name and password for a token that expires
+// (POST /chub/v1/signin, the one unauthenticated call besides /healthz).
+func (s *Server) signin(w http.ResponseWriter, r *http.Request) (*chub.User, error) {
+	if a := auditOf(r.Context()); a != nil {
+		a.action, a.resource = "ComputeHub/signin/action", chub.RootScope
+	}
+	var body struct {
+		UserName string `json:"userName"`
+		Password string `json:"password"`
+	}
+	if err := decode(r, &body); err != nil {
+		return nil, err
+	}
+	refused := chub.Errorf(chub.KindUnauthenticated, "InvalidCredentials", "", "the user name or password is wrong")
+	u, err := s.cfg.Store.UserByName(r.Context(), body.UserName)
+	if err != nil {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(body.Password)) // same time whether the user exists or not
+		return nil, refused
+	}
+	hash, err := s.cfg.Store.PasswordHash(r.Context(), u.ID)
+	if err != nil || hash == "" || bcrypt.CompareHashAndPassword([]byte(hash), []byte(body.Password)) != nil {
+		return u, refused
+	}
+	secret, t := NewToken(u.ID, "signin", SessionTTL)
+	if err := s.cfg.Store.CreateToken(r.Context(), t); err != nil {
+		return u, err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"token": secret, "expiresAt": t.ExpiresAt, "user": toUserJSON(u)})
+	return u, nil
+}
+
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), 11)
 
 // NewToken makes a token secret and its stored record.
 func NewToken(userID, name string, ttl time.Duration) (string, *chub.Token) {
@@ -107,10 +280,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p params) e
 	if err != nil {
 		return err
 	}
-	if u.ID != caller(r).ID {
-		if err := s.authorize(r, chub.ActionUsersManage, "/chub/v1/users/"+u.Name); err != nil {
-			return err
-		}
+	if err := s.selfOr(r, u); err != nil {
+		return err
 	}
 	var body struct {
 		Name          string `json:"name"`

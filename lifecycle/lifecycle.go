@@ -36,7 +36,7 @@ type Service struct {
 	// with SSH enabled; the store's unique index makes the choice final, and
 	// a conflict asks for another. Nil means this server offers no SSH.
 	PickSSHPort func(ctx context.Context) (int, error)
-	Now        func() time.Time
+	Now         func() time.Time
 }
 
 // NewID returns a random UUID (version 4).
@@ -83,6 +83,8 @@ func SpecFor(c *chub.Compute, size chub.VMSize) chub.InstanceSpec {
 		MemoryBytes: int64(size.MemoryGB * (1 << 30)),
 		GPUs:        size.GPUs,
 		PidsLimit:   int64(4096 * size.VCPUs),
+		// Stored computes older than the setting have it empty: Enabled.
+		OutboundNetwork: c.Settings.OutboundNetworkAccess != "Disabled",
 	}
 }
 
@@ -147,6 +149,9 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 			return nil, nil, false, err
 		}
 	}
+	// The instance holds its cores from creation to deletion (an instance
+	// is a one-node cluster on the region's quota ledger).
+	c.Quota = &chub.QuotaHold{HolderID: c.ID, Location: s.Region, Family: size.Family, Cores: int64(size.VCPUs)}
 	op := s.newOp(c, chub.OpCreate, caller)
 	c.ActiveOperation = op.ID
 	c.LastOperation = &chub.LastOperation{OperationName: chub.OpCreate, OperationTime: now, OperationStatus: string(chub.OpInProgress), OperationTrigger: chub.TriggerUser}
@@ -257,6 +262,9 @@ func (s *Service) Act(ctx context.Context, caller *chub.User, scope chub.Workspa
 			return nil, nil, chub.Conflict("InvalidComputeState", "name",
 				"cannot %s compute %q: it is %s; %s is allowed only when it is %s", strings.ToLower(string(opName)), c.Name, c.State, strings.ToLower(string(opName)), joinStates(tr.from))
 		}
+		if err := s.quotaForAct(ctx, c, opName); err != nil {
+			return nil, nil, err
+		}
 		op := s.newOp(c, opName, caller)
 		c.Desired, c.State, c.ActiveOperation, c.RestartPending = tr.desired, tr.via, op.ID, tr.restart
 		c.Errors = nil
@@ -271,6 +279,76 @@ func (s *Service) Act(ctx context.Context, caller *chub.User, scope chub.Workspa
 		s.wake(c.ID)
 		return c, op, nil
 	}
+}
+
+// releasesOnStop reports whether the instance gives its cores back when stopped.
+func releasesOnStop(c *chub.Compute) bool {
+	return c.Settings.ReleaseQuotaOnStop != nil && *c.Settings.ReleaseQuotaOnStop
+}
+
+// quotaForAct takes the instance's cores again before a start when it gave
+// them back at stop, and gives them back at a stop when it should. A stopped
+// instance otherwise keeps its cores, so it can always start again.
+func (s *Service) quotaForAct(ctx context.Context, c *chub.Compute, op chub.OperationName) error {
+	if !releasesOnStop(c) {
+		return nil
+	}
+	switch op {
+	case chub.OpStart:
+		size, ok := s.Catalog().Lookup(c.Settings.VMSize)
+		if !ok {
+			return chub.Invalid("InvalidVmSize", "properties.properties.vmSize", "VM size %q is no longer offered; resize the instance", c.Settings.VMSize)
+		}
+		return s.Store.HoldQuota(ctx, chub.QuotaHold{HolderID: c.ID, Location: c.Location, Family: size.Family, Cores: int64(size.VCPUs)})
+	case chub.OpStop:
+		return s.Store.ReleaseQuota(ctx, c.ID)
+	}
+	return nil
+}
+
+// Resize changes the VM size of a stopped instance, holding the new size's
+// cores against the quota instead of the old ones.
+func (s *Service) Resize(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name, target string) (*chub.Compute, *chub.Operation, error) {
+	c, err := s.Store.GetCompute(ctx, scope, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.ActiveOperation != "" {
+		return nil, nil, activeOpErr(c)
+	}
+	if c.State != chub.StateStopped {
+		return nil, nil, chub.Conflict("InvalidComputeState", "name", "compute %q is %s; stop it before resizing (chub computetarget stop computeinstance -n %s)", c.Name, c.State, c.Name)
+	}
+	size, ok := s.Catalog().Lookup(target)
+	if !ok {
+		return nil, nil, chub.Invalid("InvalidVmSize", "targetVMSize", "VM size %q is not offered in region %q; list the sizes with 'chub vmsize list'", target, s.Region)
+	}
+	old, _ := s.Catalog().Lookup(c.Settings.VMSize)
+	if s.CheckSize != nil {
+		if err := s.CheckSize(SpecFor(c, size)); err != nil {
+			return nil, nil, err
+		}
+	}
+	held := !releasesOnStop(c)
+	if held {
+		if err := s.Store.ReleaseQuota(ctx, c.ID); err != nil {
+			return nil, nil, err
+		}
+		if err := s.Store.HoldQuota(ctx, chub.QuotaHold{HolderID: c.ID, Location: c.Location, Family: size.Family, Cores: int64(size.VCPUs)}); err != nil {
+			// Take the old size's cores back: they were ours a moment ago.
+			s.Store.HoldQuota(context.WithoutCancel(ctx), chub.QuotaHold{HolderID: c.ID, Location: c.Location, Family: old.Family, Cores: int64(old.VCPUs)})
+			return nil, nil, err
+		}
+	}
+	op := s.newOp(c, chub.OpResize, caller)
+	op.Status, op.EndTime = chub.OpSucceeded, s.now()
+	c.Settings.VMSize = size.Name
+	c.ModifiedBy, c.ModifiedAt = caller.Principal(), s.now()
+	c.LastOperation = &chub.LastOperation{OperationName: chub.OpResize, OperationTime: op.StartTime, OperationStatus: string(chub.OpSucceeded), OperationTrigger: chub.TriggerUser}
+	if err := s.Store.UpdateCompute(ctx, c, op); err != nil {
+		return nil, nil, err
+	}
+	return c, op, nil
 }
 
 // Delete starts deleting the instance, whatever its state, cancelling any

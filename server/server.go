@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config) error {
 	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage}
 	life.Wake = func(id string) { rec.Wake(id); sshGate.Wake(id) }
 	life.CheckSSHKey, life.PickSSHPort = sshgate.CheckKey, sshAlloc.Pick
-	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: access.AdminOnly{}, Runtime: rt,
+	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: &access.RBAC{Store: store}, Runtime: rt,
 		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen)})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -250,6 +250,14 @@ func bootstrap(ctx context.Context, store chub.Store, dataDir string, cfg Config
 		fmt.Fprintf(out, "Created user 'admin'. Its API token (shown once, also in %s):\n  %s\n", path, secret)
 	} else if err != nil {
 		return err
+	}
+	// The administrator is an Owner of everything.
+	if as, err := store.ListRoleAssignments(ctx, admin.ID); err != nil {
+		return err
+	} else if len(as) == 0 {
+		if err := api.Grant(ctx, store, admin.ID, access.OwnerID, chub.RootScope, admin.ID); err != nil {
+			return err
+		}
 	}
 	scope := chub.WorkspaceScope{Subscription: sub, ResourceGroup: "default", Workspace: "default"}
 	if _, err := store.GetWorkspace(ctx, scope); chub.IsNotFound(err) {

@@ -1,0 +1,100 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/computehub/chub"
+	"github.com/computehub/chub/apps"
+)
+
+// applications is the instance's applications list: the catalog
+// applications its image offers (as the agent last reported them), then its
+// custom services, each at https://HOST/instances/NAME/apps/APP/.
+func applications(r *http.Request, c *chub.Compute) []application {
+	out := []application{}
+	for _, name := range c.Observed.Applications {
+		if a, ok := apps.Lookup(name); ok {
+			out = append(out, application{DisplayName: a.DisplayName, EndpointURI: baseURL(r) + apps.BasePath(c.Name, a.Name)})
+		}
+	}
+	for _, cs := range c.Settings.CustomServices {
+		if apps.NameRE.MatchString(cs.Name) {
+			out = append(out, application{DisplayName: cs.Name, EndpointURI: baseURL(r) + apps.BasePath(c.Name, cs.Name)})
+		}
+	}
+	return out
+}
+
+// checkCustomServices checks that each custom service can run as an
+// application (see apps.CustomFromAzure for the mapping).
+func checkCustomServices(c *chub.Compute, list []chub.CustomService) error {
+	seen := map[string]bool{}
+	for i, cs := range list {
+		target := fmt.Sprintf("customServices[%d]", i)
+		raw, _ := json.Marshal(cs)
+		custom, err := apps.CustomFromAzure(raw)
+		if err == nil {
+			_, err = apps.CustomSpec(c.Name, custom)
+		}
+		if err != nil {
+			return chub.Invalid("InvalidCustomService", target, "custom service %q: %v", cs.Name, err)
+		}
+		if seen[cs.Name] {
+			return chub.Invalid("InvalidCustomService", target+".name", "two custom services are named %q", cs.Name)
+		}
+		seen[cs.Name] = true
+	}
+	return nil
+}
+
+// updateCustomServices answers POST .../computes/{name}/customServices: the
+// body, a list of custom services, replaces the instance's. The instance's
+// user and administrators may change them.
+func (s *Server) updateCustomServices(w http.ResponseWriter, r *http.Request, p params) error {
+	ws, err := s.workspace(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(r, chub.ActionComputeWrite, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
+		return err
+	}
+	var list []chub.CustomService
+	if err := decode(r, &list); err != nil {
+		return err
+	}
+	if list == nil {
+		list = []chub.CustomService{}
+	}
+	for attempt := 0; ; attempt++ {
+		c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
+		if err != nil {
+			return err
+		}
+		if u := caller(r); c.Owner() != u.ID && !u.Admin {
+			return chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
+				"only the user of compute %q or an administrator may change its custom services; %s is neither", c.Name, u.Name)
+		}
+		if c.Desired == chub.DesiredDeleted {
+			return chub.Conflict("InvalidComputeState", "name", "compute %q is being deleted", c.Name)
+		}
+		settings := c.Settings
+		settings.CustomServices = append([]chub.CustomService(nil), list...)
+		if err := settings.Normalize(); err != nil {
+			return err
+		}
+		if err := checkCustomServices(c, settings.CustomServices); err != nil {
+			return err
+		}
+		c.Settings.CustomServices = settings.CustomServices
+		err = s.cfg.Store.UpdateCompute(r.Context(), c)
+		if err == nil {
+			w.WriteHeader(http.StatusOK)
+			return nil
+		}
+		if chub.ErrorKind(err) != chub.KindConflict || attempt >= 5 {
+			return err
+		}
+	}
+}
