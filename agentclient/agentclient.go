@@ -94,7 +94,7 @@ func (c *Client) Do(ctx context.Context, id, method, path string, body, out any)
 func Query(v string) string { return url.QueryEscape(v) }
 
 // Observe asks the agent what the server should know of the instance: its
-// last activity (and, as the agent learns more, what it offers).
+// last activity and the catalog applications it offers.
 func (c *Client) Observe(ctx context.Context, id string) (chub.Observed, error) {
 	var obs chub.Observed
 	var act struct {
@@ -105,5 +105,13 @@ func (c *Client) Observe(ctx context.Context, id string) (chub.Observed, error) 
 		return obs, err
 	}
 	obs.LastActivity, obs.ActivityKind = act.LastActivity, act.Kind
+	// The applications whose program the instance has. An agent older than
+	// applications does not know the call: it offers none.
+	var apps struct {
+		Available []string `json:"available"`
+	}
+	if err := c.Get(ctx, id, "/v1/apps", &apps); err == nil {
+		obs.Applications = apps.Available
+	}
 	return obs, nil
 }
