@@ -90,6 +90,7 @@ type termSession struct {
 
 	mu      sync.Mutex           // guards the fields below
 	ring    []byte               // the last terminalRing bytes of output
+	total   int64                // bytes of output so far; ring ends there
 	clients map[*termClient]bool // attached clients
 	exited  bool                 // the shell has exited and all output is in ring
 	code    int                  // its exit code, once exited
@@ -153,14 +154,22 @@ func (a *Agent) serveTerminal(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(s.info())
 }
 
-// serveTerminalAttach answers GET /v1/terminals/attach?session=ID&cols=C&rows=R
-// (websocket): a new session when session is absent, else a re-attach.
+// serveTerminalAttach answers GET /v1/terminals/attach?session=ID&offset=N&cols=C&rows=R
+// (websocket): a new session when session is absent, else a re-attach
+// that replays the output after offset N (all it kept without offset).
 func (a *Agent) serveTerminalAttach(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	size, err := parseSize(q.Get("cols"), q.Get("rows"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
+	}
+	offset := int64(-1)
+	if v := q.Get("offset"); v != "" {
+		if offset, err = strconv.ParseInt(v, 10, 64); err != nil || offset < 0 {
+			http.Error(w, "offset must be a byte count", http.StatusBadRequest)
+			return
+		}
 	}
 	var s *termSession
 	if id := q.Get("session"); id != "" {
@@ -180,7 +189,7 @@ func (a *Agent) serveTerminalAttach(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.CloseNow()
-	a.attach(r.Context(), s, conn, size)
+	a.attach(r.Context(), s, conn, size, offset)
 }
 
 func parseSize(cols, rows string) (streamproto.Size, error) {
@@ -314,6 +323,7 @@ func (s *termSession) output(p []byte) {
 	frame := streamproto.EncodeFrame(streamproto.Stdout, p)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.total += int64(len(p))
 	s.ring = append(s.ring, p...)
 	if len(s.ring) > terminalRing {
 		s.ring = append(s.ring[:0], s.ring[len(s.ring)-terminalRing:]...)
@@ -401,12 +411,17 @@ func (s *termSession) hangup() {
 }
 
 // attach relays conn to session s until the client leaves or the shell exits.
-func (a *Agent) attach(ctx context.Context, s *termSession, conn *websocket.Conn, size streamproto.Size) {
+// A client that has the output up to offset (>= 0) gets only what follows,
+// if the ring still holds it; otherwise, the whole ring.
+func (a *Agent) attach(ctx context.Context, s *termSession, conn *websocket.Conn, size streamproto.Size, offset int64) {
 	c := &termClient{out: make(chan []byte, clientQueue)}
-	hello := streamproto.EncodeControl(streamproto.ControlMsg{Type: streamproto.TypeSession, ID: s.id})
 	s.mu.Lock()
-	c.out <- hello
-	for rest := s.ring; len(rest) > 0; {
+	replay := s.ring
+	if start := s.total - int64(len(s.ring)); offset >= start && offset <= s.total {
+		replay = s.ring[offset-start:]
+	}
+	c.out <- streamproto.EncodeControl(streamproto.ControlMsg{Type: streamproto.TypeSession, ID: s.id, Offset: s.total - int64(len(replay))})
+	for rest := replay; len(rest) > 0; {
 		k := min(len(rest), streamproto.MaxPayload)
 		// The ring holds at most terminalRing bytes: a few messages,
 		// far fewer than clientQueue.

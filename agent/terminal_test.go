@@ -175,6 +175,18 @@ func TestTerminalSession(t *testing.T) {
 		ss := sessions(t, hc)
 		return len(ss) == 1 && ss[0].Attached == 0 && ss[0].Detached != nil
 	})
+	// With the offset it had, a client gets only what it missed.
+	off := term.Offset()
+	resumed, scr1 := openTerm(t, hc, "session="+term.SessionID+"&offset="+strconv.FormatInt(off, 10))
+	resumed.Write([]byte("echo fresh-$((1+1))\n"))
+	scr1.expect(t, "fresh-2\r\n")
+	if out := scr1.String(); strings.Contains(out, "ready-42") {
+		t.Errorf("resuming at offset %d replayed earlier output:\n%s", off, out)
+	}
+	resumed.Close()
+	<-scr1.done
+	waitUntil(t, 5*time.Second, "session detached", func() bool { return sessions(t, hc)[0].Attached == 0 })
+
 	again, scr2 := openTerm(t, hc, "session="+term.SessionID)
 	if again.SessionID != term.SessionID {
 		t.Fatalf("re-attached to %s; want %s", again.SessionID, term.SessionID)
@@ -195,8 +207,7 @@ func TestTerminalSession(t *testing.T) {
 	resp.Body.Close()
 }
 
-// TestTerminalKeep: a detached session is hung up after the keep time; one
-// whose shell exited while detached tells the next client its exit code.
+// TestTerminalKeep: a detached session is hung up after the keep time.
 func TestTerminalKeep(t *testing.T) {
 	_, hc := termAgent(t, 500*time.Millisecond)
 	term, scr := openTerm(t, hc, "")
@@ -205,9 +216,15 @@ func TestTerminalKeep(t *testing.T) {
 	term.Close()
 	waitUntil(t, 10*time.Second, "the detached session to end", func() bool { return len(sessions(t, hc)) == 0 })
 
-	term, scr = openTerm(t, hc, "")
-	term.Write([]byte("(sleep 0.3; exit 7) ; exit $?\n"))
-	scr.expect(t, "exit $?")
+}
+
+// TestTerminalExitWhileDetached: a session whose shell exited while
+// detached tells the next client its output and exit code.
+func TestTerminalExitWhileDetached(t *testing.T) {
+	_, hc := termAgent(t, 10*time.Second)
+	term, scr := openTerm(t, hc, "")
+	term.Write([]byte("echo started-$((1+1)); sleep 0.3; exit 7\n"))
+	scr.expect(t, "started-2\r\n")
 	term.Close()
 	waitUntil(t, 5*time.Second, "the shell to exit", func() bool {
 		ss := sessions(t, hc)
@@ -215,7 +232,7 @@ func TestTerminalKeep(t *testing.T) {
 	})
 	again, scr2 := openTerm(t, hc, "session="+term.SessionID)
 	<-scr2.done
-	if code, ok := again.ExitCode(); !ok || code != 7 || !strings.Contains(scr2.String(), "exit $?") {
+	if code, ok := again.ExitCode(); !ok || code != 7 || !strings.Contains(scr2.String(), "started-2") {
 		t.Fatalf("re-attach after the exit: code %d (exited %v), output %q; want 7 and the replay", code, ok, scr2.String())
 	}
 }

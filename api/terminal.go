@@ -13,7 +13,7 @@ import (
 )
 
 // terminal relays a terminal session between the caller and the agent
-// inside the instance: GET {compute}/terminal?session=ID&cols=C&rows=R
+// inside the instance: GET {compute}/terminal?session=ID&offset=N&cols=C&rows=R
 // (websocket; see package streamproto, "Terminals"). Without session it
 // starts a new login shell; with one it re-attaches to that shell. Only
 // the instance's own user may open its terminal.
@@ -58,6 +58,12 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request, p params) erro
 				"compute %q has no terminal session %s: it ended, or nobody re-attached within the keep time; open a new one without session", c.Name, id)
 		}
 		q.Set("session", id)
+		if off := in.Get("offset"); off != "" {
+			if n, err := strconv.ParseInt(off, 10, 64); err != nil || n < 0 {
+				return chub.Errorf(chub.KindInvalid, "InvalidTerminalOffset", "offset", "offset %q is not a byte count", off)
+			}
+			q.Set("offset", off)
+		}
 	}
 	if cols, rows := in.Get("cols"), in.Get("rows"); cols != "" || rows != "" {
 		if _, err := parseCells(cols, rows); err != nil {

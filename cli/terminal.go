@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -25,9 +27,10 @@ func terminalCmd(g *globals, use string) *cobra.Command {
 		Short: "Open an interactive terminal (login shell) in a running compute instance",
 		Long: `Open an interactive terminal in a running compute instance: a login shell of the
 instance's user in their home directory, in this terminal (raw mode; window resizes follow).
-The command exits with the shell's exit code. If the connection drops, the shell keeps
-running for a while (5 minutes by default): re-attach with --session ID to get it back
-with its recent output.`,
+The command exits with the shell's exit code. If the connection drops (or the server
+restarts), chub re-attaches to the same shell for up to a minute. The shell keeps running
+for a while without anyone attached (5 minutes by default): --session ID re-attaches to it
+later, with its recent output replayed.`,
 		Example: `  chub computetarget computeinstance terminal -n instance
   chub terminal instance
   chub terminal instance --session 3f2a...`,
@@ -53,23 +56,30 @@ with its recent output.`,
 }
 
 // runTerminal attaches this process's terminal to a terminal session
-// until the shell exits (its code becomes ours) or the connection is lost.
+// until the shell exits (its code becomes ours). A lost connection is
+// re-attached to the same session, without replaying what was already shown.
 func (g *globals) runTerminal(ctx context.Context, c *client.Client, ws, name, session string) error {
 	inFd, outFd := int(os.Stdin.Fd()), int(os.Stdout.Fd())
 	interactive := term.IsTerminal(inFd)
-	o := client.TerminalOptions{Session: session}
-	if w, h, err := term.GetSize(outFd); err == nil {
-		o.Cols, o.Rows = uint16(w), uint16(h)
-	} else if w, h, err := term.GetSize(inFd); err == nil {
-		o.Cols, o.Rows = uint16(w), uint16(h)
+	size := func() (uint16, uint16) {
+		if w, h, err := term.GetSize(outFd); err == nil {
+			return uint16(w), uint16(h)
+		}
+		if w, h, err := term.GetSize(inFd); err == nil {
+			return uint16(w), uint16(h)
+		}
+		return 0, 0
 	}
+	o := client.TerminalOptions{Session: session}
+	o.Cols, o.Rows = size()
 	// The session lives until the shell exits: Ctrl-C goes to the shell.
 	ctx = context.WithoutCancel(ctx)
 	t, err := c.OpenTerminal(ctx, ws, name, o)
 	if err != nil {
 		return err
 	}
-	defer t.Close()
+	cur := &currentTerminal{t: t}
+	defer func() { cur.get().Close() }()
 	if g.verbose {
 		fmt.Fprintf(g.stderr, "Terminal session %s (re-attach with --session %s)\r\n", t.SessionID, t.SessionID)
 	}
@@ -83,26 +93,32 @@ func (g *globals) runTerminal(ctx context.Context, c *client.Client, ws, name, s
 		defer signal.Stop(winch)
 		go func() {
 			for range winch {
-				w, h, err := term.GetSize(outFd)
-				if err != nil {
-					w, h, err = term.GetSize(inFd)
-				}
-				if err == nil {
-					t.Resize(uint16(w), uint16(h))
-				}
+				cur.get().Resize(size())
 			}
 		}()
 	}
 	go func() {
-		io.Copy(t, os.Stdin)
+		io.Copy(cur, os.Stdin)
 		if !interactive {
 			// Input ended: tell the shell, as Ctrl-D would.
-			t.Write([]byte{4})
+			cur.Write([]byte{4})
 		}
 	}()
-	_, err = io.Copy(g.stdout, t)
-	if errors.Is(err, streamproto.ErrDetached) {
-		return fmt.Errorf("%w; the shell keeps running for a while: re-attach with chub computetarget computeinstance terminal -n %s --session %s", err, name, t.SessionID)
+	for {
+		_, err = io.Copy(g.stdout, t)
+		if !errors.Is(err, streamproto.ErrDetached) {
+			break
+		}
+		fmt.Fprintf(g.stderr, "\r\n[chub: connection lost; re-attaching to terminal session %s]\r\n", t.SessionID)
+		o := client.TerminalOptions{Session: t.SessionID, Offset: t.Offset()}
+		o.Cols, o.Rows = size()
+		nt, rerr := reattach(ctx, c, ws, name, o)
+		if rerr != nil {
+			return fmt.Errorf("%w; re-attaching failed: %v; try: chub computetarget computeinstance terminal -n %s --session %s", err, rerr, name, t.SessionID)
+		}
+		fmt.Fprintf(g.stderr, "[chub: re-attached]\r\n")
+		t = nt
+		cur.set(t)
 	}
 	if err != nil {
 		return err
@@ -112,4 +128,54 @@ func (g *globals) runTerminal(ctx context.Context, c *client.Client, ws, name, s
 		return exitError{code: code}
 	}
 	return nil
+}
+
+// reattachFor is how long a lost terminal connection is retried.
+const reattachFor = time.Minute
+
+// reattach opens session o.Session again, retrying while the server is
+// unreachable or unavailable; it gives up at once when the session or the
+// instance is gone or the caller may not open it.
+func reattach(ctx context.Context, c *client.Client, ws, name string, o client.TerminalOptions) (*client.Terminal, error) {
+	deadline := time.Now().Add(reattachFor)
+	for {
+		t, err := c.OpenTerminal(ctx, ws, name, o)
+		if err == nil {
+			return t, nil
+		}
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.StatusCode < 500 {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// currentTerminal is the terminal input and resizes go to; it changes
+// when a lost connection is re-attached.
+type currentTerminal struct {
+	mu sync.Mutex // guards t
+	t  *client.Terminal
+}
+
+func (c *currentTerminal) get() *client.Terminal {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *currentTerminal) set(t *client.Terminal) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// Write sends input to the current terminal; input typed while the
+// connection is down is lost, not an error.
+func (c *currentTerminal) Write(p []byte) (int, error) {
+	c.get().Write(p)
+	return len(p), nil
 }

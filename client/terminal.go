@@ -16,6 +16,10 @@ import (
 type TerminalOptions struct {
 	// Session re-attaches to this session; empty opens a new login shell.
 	Session string
+	// Offset, with Session, is the position in the session's output the
+	// client already has (Terminal.Offset): only later output is replayed.
+	// Zero replays all the session kept.
+	Offset int64
 	// Cols and Rows are the initial size; zero keeps the session's.
 	Cols, Rows uint16
 }
@@ -33,6 +37,9 @@ func (c *Client) OpenTerminal(ctx context.Context, ws, name string, o TerminalOp
 	q := url.Values{}
 	if o.Session != "" {
 		q.Set("session", o.Session)
+		if o.Offset > 0 {
+			q.Set("offset", strconv.FormatInt(o.Offset, 10))
+		}
 	}
 	if o.Cols > 0 && o.Rows > 0 {
 		q.Set("cols", strconv.Itoa(int(o.Cols)))

@@ -237,8 +237,8 @@ func TestTerminal(t *testing.T) {
 }
 
 // cliTerminal runs `chub computetarget computeinstance terminal -n NAME` on
-// a pty of its own, checks the size and a resize, and that `exit 3` makes
-// the CLI exit with 3.
+// a pty of its own, checks the size and a resize, that it re-attaches
+// across a server restart, and that `exit 3` makes the CLI exit with 3.
 func (s *server) cliTerminal(t *testing.T, name string) {
 	t.Helper()
 	master, slave := openPTY(t)
@@ -266,6 +266,19 @@ func (s *server) cliTerminal(t *testing.T, name string) {
 		off = scr.Len()
 		master.Write([]byte("stty size\r"))
 		time.Sleep(300 * time.Millisecond)
+	}
+	// A server restart drops the connection: the CLI re-attaches to the
+	// same shell by itself, without replaying what it already showed.
+	off := scr.Len()
+	master.Write([]byte("CLI_MARK=same-$((3*3)); echo set-$((1+1))\r"))
+	scr.expect(t, off, "set-2\r\n")
+	s.restart()
+	scr.expect(t, off, "[chub: re-attached]")
+	off = scr.Len()
+	master.Write([]byte("echo mark=$CLI_MARK\r"))
+	scr.expect(t, off, "mark=same-9\r\n")
+	if n := strings.Count(scr.String(), "set-2\r\n"); n != 1 {
+		t.Errorf("output shown %d times after the re-attach; want once:\n%s", n, tail(scr.String(), 2000))
 	}
 	master.Write([]byte("exit 3\r"))
 	done := make(chan error, 1)

@@ -27,9 +27,12 @@
 // opening request: its parameters are in the URL query (session=ID to
 // re-attach, cols=C&rows=R for the initial size). Every message is binary.
 // The server's first message is the control message
-// {"type":"session","id":ID}: the session attached to, new or re-attached.
-// Output follows on stdout (1), starting, on a re-attach, with the
-// session's recent output (up to 64 KiB) replayed. The client sends input
+// {"type":"session","id":ID,"offset":N}: the session attached to, new or
+// re-attached, and the position in the session's output of the first byte
+// that follows. Output follows on stdout (1), starting, on a re-attach,
+// with the session's recent output (up to 64 KiB) replayed. A client that
+// re-attaches with offset=M (its position: N plus the output bytes it
+// received) gets only the output after M, if the session still has it. The client sends input
 // on stdin (0) and {"type":"resize","cols":C,"rows":R} on control (3).
 // When the shell exits the server sends {"type":"exit","code":N} and
 // closes with 1000. When the client just closes the websocket (or the
@@ -119,6 +122,9 @@ type ControlMsg struct {
 	Message string `json:"message,omitempty"`
 	// ID names a terminal session (TypeSession).
 	ID string `json:"id,omitempty"`
+	// Offset is the position in the session's output of the next output
+	// byte (TypeSession).
+	Offset int64 `json:"offset,omitempty"`
 }
 
 // MarshalJSON always writes the exit code of an exit message, even 0.

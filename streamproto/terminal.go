@@ -29,8 +29,9 @@ type Terminal struct {
 	// SessionID is the session attached to; re-attach with it.
 	SessionID string
 
-	mu      sync.Mutex // guards pending, code, exited, err (Read is single-goroutine)
+	mu      sync.Mutex // guards pending, pos, code, exited, err (Read is single-goroutine)
 	pending []byte
+	pos     int64 // position in the session's output after the last output message
 	code    int
 	exited  bool
 	err     error
@@ -65,7 +66,7 @@ func AttachTerminal(ctx context.Context, conn *websocket.Conn) (*Terminal, error
 		conn.CloseNow()
 		return nil, err
 	}
-	return &Terminal{conn: conn, ctx: ctx, SessionID: m.ID}, nil
+	return &Terminal{conn: conn, ctx: ctx, SessionID: m.ID, pos: m.Offset}, nil
 }
 
 // Read reads the shell's output. It returns io.EOF once the shell has
@@ -103,6 +104,7 @@ func (t *Terminal) Read(p []byte) (int, error) {
 		switch ch {
 		case Stdout, Stderr:
 			t.pending = payload
+			t.pos += int64(len(payload))
 		case Control:
 			m, err := ParseControl(payload)
 			switch {
@@ -143,6 +145,14 @@ func (t *Terminal) Resize(cols, rows uint16) error {
 		return nil
 	}
 	return t.conn.Write(t.ctx, websocket.MessageBinary, EncodeControl(ControlMsg{Type: TypeResize, Cols: cols, Rows: rows}))
+}
+
+// Offset is the position in the session's output up to which output has
+// arrived: re-attach with it to get only what follows.
+func (t *Terminal) Offset() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pos
 }
 
 // ExitCode returns the shell's exit code once Read has returned io.EOF.
