@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,6 +126,24 @@ func listening(port int) bool {
 	return true
 }
 
+// syncBuffer is a bytes.Buffer safe to read while a session writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
 // TestSSH drives the OpenSSH client (ssh, scp, sftp, ssh -L) against a real
@@ -203,6 +222,48 @@ func TestSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("window changes reach the terminal", func(t *testing.T) {
+		priv, err := os.ReadFile(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, err := gossh.ParsePrivateKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := gossh.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &gossh.ClientConfig{User: "azureuser",
+			Auth: []gossh.AuthMethod{gossh.PublicKeys(signer)}, HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		sess, err := conn.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out syncBuffer
+		sess.Stdout = &out
+		stdin, _ := sess.StdinPipe()
+		if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := sess.Start("stty size; read line; stty size"); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the first size", func() bool { return strings.Contains(out.String(), "24 80") })
+		if err := sess.WindowChange(50, 132); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // the resize and the line travel on different messages
+		stdin.Write([]byte("go\n"))
+		if err := sess.Wait(); err != nil {
+			t.Fatalf("session: %v; output %q", err, out.String())
+		}
+		if !strings.Contains(out.String(), "50 132") {
+			t.Fatalf("after a window change: %q; want 50 132", out.String())
+		}
+	})
+
 	t.Run("scp and sftp", func(t *testing.T) {
 		dir := t.TempDir()
 		data := make([]byte, 300<<10)
@@ -236,6 +297,28 @@ func TestSSH(t *testing.T) {
 		}
 		if got := mustRun(t, c, "sshbox", "sha256sum sftpdir/t.bin | cut -d' ' -f1"); got != sha(data)+"\n" {
 			t.Fatalf("sftp put: %q", got)
+		}
+		if _, err := exec.LookPath("rsync"); err != nil {
+			t.Log("rsync is not installed on this host; skipping rsync over SSH")
+			return
+		}
+		if _, code := run(t, c, "sshbox", "command -v rsync"); code != 0 {
+			t.Log("the instance image has no rsync; skipping rsync over SSH")
+			return
+		}
+		os.WriteFile(filepath.Join(dir, "small.txt"), []byte("rsynced\n"), 0o644)
+		rsh := "ssh " + strings.Join(o.opts("-p"), " ")
+		if out, err := exec.Command("rsync", "-a", "-e", rsh, filepath.Join(dir, "small.txt"), local, "azureuser@127.0.0.1:rs/").CombinedOutput(); err != nil {
+			t.Fatalf("rsync in: %v: %s", err, out)
+		}
+		if got := mustRun(t, c, "sshbox", "cat rs/small.txt; sha256sum rs/up.bin | cut -d' ' -f1"); got != "rsynced\n"+sha(data)+"\n" {
+			t.Fatalf("rsync in: %q", got)
+		}
+		if out, err := exec.Command("rsync", "-a", "-e", rsh, "azureuser@127.0.0.1:rs/", filepath.Join(dir, "rsback")+"/").CombinedOutput(); err != nil {
+			t.Fatalf("rsync out: %v: %s", err, out)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "rsback", "up.bin")); err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("rsync out: %d bytes, %v", len(b), err)
 		}
 	})
 

@@ -14,6 +14,7 @@ want=(
   curl                 # make run waits for the server with it
   nodejs npm           # the Azure SDK test suite
   openssh-client       # SSH tests with the real OpenSSH client
+  rsync                # rsync over SSH (client on the host, server inside instances)
   passt                # pasta: user-mode outbound network for instances
   python3 python3-venv python3-pip python3-wheel python3-setuptools
   jupyter-notebook python3-ipykernel jupyter-client   # Jupyter, inside instances
