@@ -18,6 +18,9 @@ type InstanceSpec struct {
 	MemoryBytes int64
 	GPUs        int
 	PidsLimit   int64
+	// OutboundNetwork gives the instance outbound network (user-mode, no
+	// change to the host's interfaces); false leaves it loopback only.
+	OutboundNetwork bool
 }
 
 // Phase is what a runtime observes of an instance.

@@ -28,6 +28,10 @@ type InstanceSettings struct {
 	// Image is a ComputeHub extension: the image the instance's disk starts
 	// from ("" or "host" for the default). Azure clients never send it.
 	Image string `json:"image,omitempty"`
+	// OutboundNetworkAccess is a ComputeHub extension: "Enabled" (the
+	// default) gives the instance outbound network through user-mode
+	// networking; "Disabled" leaves it loopback only.
+	OutboundNetworkAccess string `json:"outboundNetworkAccess,omitempty"`
 }
 
 // ResourceRef is an ARM reference {"id": "..."}.
@@ -217,6 +221,12 @@ func (s *InstanceSettings) Normalize() error {
 	}
 	if s.ApplicationSharingPolicy == "" {
 		s.ApplicationSharingPolicy = "Shared"
+	}
+	if s.OutboundNetworkAccess, err = oneOf(s.OutboundNetworkAccess, t+"outboundNetworkAccess", "Enabled", "Disabled"); err != nil {
+		return err
+	}
+	if s.OutboundNetworkAccess == "" {
+		s.OutboundNetworkAccess = "Enabled"
 	}
 	if s.ComputeInstanceAuthorizationType, err = oneOf(s.ComputeInstanceAuthorizationType, t+"computeInstanceAuthorizationType", "personal"); err != nil {
 		return err

@@ -261,6 +261,15 @@ func (r *Runtime) Start(ctx context.Context, spec chub.InstanceSpec) error {
 	if c, err := libcontainer.Load(stateDir(r.cfg.Root), spec.ID); err == nil {
 		st, _ := c.Status()
 		if st == libcontainer.Running && r.agentHealthy(ctx, spec.ID) == nil {
+			// A server that died between starting the instance and its
+			// network left it without one.
+			if spec.OutboundNetwork && r.networkPID(spec.ID) == 0 {
+				if state, err := c.State(); err == nil {
+					if err := r.runNetwork(spec.ID, state.InitProcessPid); err != nil {
+						return fmt.Errorf("start instance %s: %w", spec.ID, err)
+					}
+				}
+			}
 			return nil
 		}
 		// A crashed or half-started instance: clear it and start afresh.
@@ -291,6 +300,11 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 	// The container keeps its own copy of the mount; the host's goes.
 	defer unix.Unmount(rootfs, unix.MNT_DETACH)
 
+	if spec.OutboundNetwork {
+		if err := writeResolvConf(dir); err != nil {
+			return err
+		}
+	}
 	config, err := r.containerConfig(spec, dir)
 	if err != nil {
 		return err
@@ -322,8 +336,24 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 	}
 	// The init is a child of this process: reap it when it exits.
 	go p.Wait()
+	// The network comes up while the agent starts.
+	var waitNetwork func() error
+	if spec.OutboundNetwork {
+		pid, err := p.Pid()
+		if err != nil {
+			return err
+		}
+		if waitNetwork, err = r.startNetwork(spec.ID, pid); err != nil {
+			return err
+		}
+	}
 	if err := r.waitAgent(ctx, spec.ID, c); err != nil {
 		return err
+	}
+	if waitNetwork != nil {
+		if err := waitNetwork(); err != nil {
+			return err
+		}
 	}
 	r.log.Info("instance started", "id", spec.ID)
 	return nil
@@ -393,6 +423,7 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 	if err != nil {
 		if errors.Is(err, libcontainer.ErrNotExist) {
 			unmountInstance(r.instDir(id))
+			r.stopNetwork(id)
 			return nil
 		}
 		return fmt.Errorf("stop instance %s: %w", id, err)
@@ -438,6 +469,7 @@ func (r *Runtime) stopContainer(c *libcontainer.Container, grace time.Duration) 
 	}
 	unmountInstance(r.instDir(c.ID()))
 	os.Remove(filepath.Join(r.instDir(c.ID()), runDir, agentSocket))
+	r.stopNetwork(c.ID())
 	return err
 }
 
@@ -457,6 +489,7 @@ func (r *Runtime) Destroy(ctx context.Context, id string) error {
 	}
 	dir := r.instDir(id)
 	unmountInstance(dir)
+	r.stopNetwork(id)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("destroy instance %s: remove its disk: %w", id, err)
 	}
@@ -498,7 +531,11 @@ func (r *Runtime) Inspect(ctx context.Context, id string) (chub.InstanceStatus, 
 		if err := r.agentHealthy(ctx, id); err != nil {
 			return chub.InstanceStatus{Phase: chub.PhaseFailed, Message: "the agent does not answer: " + err.Error(), StartedAt: started}, nil
 		}
-		return chub.InstanceStatus{Phase: chub.PhaseRunning, StartedAt: started}, nil
+		var ip string
+		if r.networkPID(id) > 0 {
+			ip = InstanceAddress
+		}
+		return chub.InstanceStatus{Phase: chub.PhaseRunning, StartedAt: started, PrivateIP: ip}, nil
 	case libcontainer.Stopped:
 		return chub.InstanceStatus{Phase: chub.PhaseStopped, Message: "the instance's init exited on its own (see " + filepath.Join(r.instDir(id), agentLog) + ")"}, nil
 	default:

@@ -165,7 +165,8 @@ func (r *Runtime) lock(id string) func() {
 
 // recover undoes what a runtime stopped mid-way left: host mounts of
 // instance root filesystems (a running instance has its own copy in its
-// mount namespace, so the host's is always stale), and temporary dirs.
+// mount namespace, so the host's is always stale), temporary dirs, and
+// the user-mode networks of instances that no longer run.
 func (r *Runtime) recover() {
 	for _, m := range mountsUnder(filepath.Join(r.cfg.Root, "instances")) {
 		r.log.Info("unmounting stale instance mount", "path", m)
@@ -179,6 +180,7 @@ func (r *Runtime) recover() {
 			}
 		}
 	}
+	r.recoverNetworks()
 }
 
 // validID rejects ids that could escape the runtime's directories.

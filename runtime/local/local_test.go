@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 func startAndDie(id string) {
 	rt, err := local.New(local.Config{Root: imageRoot(), AgentBinary: os.Getenv("CHUB_TEST_AGENT")})
 	if err == nil {
-		err = rt.Start(context.Background(), chub.InstanceSpec{ID: id, Hostname: "survivor", MemoryBytes: 256 << 20})
+		err = rt.Start(context.Background(), chub.InstanceSpec{ID: id, Hostname: "survivor", MemoryBytes: 256 << 20, OutboundNetwork: os.Getenv("CHUB_TEST_NETWORK") != ""})
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,6 +47,13 @@ func TestServerKilled(t *testing.T) {
 	id := runtimetest.Spec(t).ID
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "CHUB_TEST_START_AND_DIE="+id, "CHUB_TEST_AGENT="+agentBinary(t))
+	// With outbound network when pasta is there: its helper outlives the
+	// server too, and Destroy by a new runtime ends it.
+	_, err := os.Stat("/usr/bin/pasta")
+	network := err == nil
+	if network {
+		cmd.Env = append(cmd.Env, "CHUB_TEST_NETWORK=1")
+	}
 	out, err := cmd.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("helper: %v: %s", err, out)
@@ -59,6 +66,9 @@ func TestServerKilled(t *testing.T) {
 	}
 	if got := runtimetest.Sh(t, rt, id, "", "hostname"); got != "survivor\n" {
 		t.Errorf("hostname = %q", got)
+	}
+	if network && st.PrivateIP != local.InstanceAddress {
+		t.Errorf("PrivateIP after the server died = %q; want %s", st.PrivateIP, local.InstanceAddress)
 	}
 	if err := rt.Destroy(ctx, id); err != nil {
 		t.Fatal(err)

@@ -51,6 +51,10 @@ func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
 		specs.Mount{Destination: agentRunDir, Type: "bind", Source: filepath.Join(dir, runDir), Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
 		specs.Mount{Destination: agentPath, Type: "bind", Source: r.cfg.AgentBinary, Options: []string{"bind", "ro", "nosuid", "nodev"}},
 	)
+	if spec.OutboundNetwork {
+		// Rewritten at every start: the user-mode network's resolver.
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(dir, resolvConf), Options: []string{"bind", "rw", "nosuid", "nodev", "noexec"}})
+	}
 	// /sys/fs/cgroup shows the instance's own cgroups, read-only.
 	s.Linux.Namespaces = []specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},

@@ -353,7 +353,7 @@ func testCleanup(t *testing.T, newRuntime NewRuntime) {
 }
 
 // HostTraces lists what this host still holds of instance id: mounts,
-// cgroups and processes whose description mentions it. Zombies are not
+// cgroups and processes whose cgroup or command line mentions it. Zombies are not
 // counted: an orphan whose parent (the server that started it) died
 // awaits its new parent, PID 1, which alone can reap it.
 func HostTraces(id string) []string {
@@ -386,6 +386,14 @@ func HostTraces(id string) []string {
 	for _, p := range procs {
 		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), id) && !zombie(filepath.Dir(p)) {
 			out = append(out, "process: "+filepath.Dir(p))
+		}
+	}
+	// Helpers a runtime runs outside the instance's cgroups (a user-mode
+	// network) name the instance on their command line.
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), id) && !zombie(filepath.Dir(p)) {
+			out = append(out, "process: "+filepath.Dir(p)+": "+strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
 	return out
