@@ -535,11 +535,14 @@ func BenchmarkSSHSetup(b *testing.B) {
 		HostKeyCallback: gossh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}
 
 	b.Run("go-client", func(b *testing.B) {
+		var auth, cmd time.Duration
 		for b.Loop() {
+			t0 := time.Now()
 			conn, err := gossh.Dial("tcp", target, cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
+			t1 := time.Now()
 			sess, err := conn.NewSession()
 			if err != nil {
 				b.Fatal(err)
@@ -547,8 +550,11 @@ func BenchmarkSSHSetup(b *testing.B) {
 			if err := sess.Run("true"); err != nil {
 				b.Fatal(err)
 			}
+			auth, cmd = auth+t1.Sub(t0), cmd+time.Since(t1)
 			conn.Close()
 		}
+		b.ReportMetric(float64(auth.Milliseconds())/float64(b.N), "connect+auth-ms/op")
+		b.ReportMetric(float64(cmd.Milliseconds())/float64(b.N), "session+true-ms/op")
 	})
 	b.Run("openssh", func(b *testing.B) {
 		for b.Loop() {
