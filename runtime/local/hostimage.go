@@ -22,7 +22,7 @@ import (
 
 // hostImageFormat changes whenever the way the host image is built does,
 // so that a new build replaces the old one for new instances.
-const hostImageFormat = "host-v1"
+const hostImageFormat = "host-v2"
 
 // imageLayers returns the overlay lowerdirs (top first) of image name,
 // building the host image if needed.
@@ -192,6 +192,9 @@ func buildHostImage(ctx context.Context, rootfs string) error {
 	}
 	if err := curateEtc(filepath.Join(rootfs, "etc"), rootfs); err != nil {
 		return fmt.Errorf("curate /etc: %w", err)
+	}
+	if err := curateR(filepath.Join(rootfs, "etc")); err != nil {
+		return fmt.Errorf("curate /etc/R: %w", err)
 	}
 	dirs := []struct {
 		path string

@@ -165,13 +165,17 @@ func prepareUpper(upper string, lower []string, hostname string) error {
 		if err := os.Lchown(home, azureUserID, azureUserID); err != nil {
 			return err
 		}
+		if err := writeUserPipConfig(home); err != nil {
+			return fmt.Errorf("pip configuration: %w", err)
+		}
 	}
 	if hostname != "" {
 		if err := mkParents("/etc/hostname"); err != nil {
 			return err
 		}
 		os.WriteFile(filepath.Join(upper, "etc", "hostname"), []byte(hostname+"\n"), 0o644)
-		hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+		hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
+			HostLoopbackAddress + "\t" + HostLoopbackName + "\n"
 		os.WriteFile(filepath.Join(upper, "etc", "hosts"), []byte(hosts), 0o644)
 	}
 	return nil
