@@ -279,6 +279,13 @@ func TestSSH(t *testing.T) {
 		if want := sha(data) + "\nazureuser\n"; got != want {
 			t.Fatalf("copied file in the instance: %q; want %q", got, want)
 		}
+		// The legacy protocol (scp -O) runs scp in the instance instead of sftp.
+		if _, errs, code := o.run("", "scp", "-O", local, "azureuser@127.0.0.1:legacy.bin"); code != 0 {
+			t.Fatalf("scp -O in: exit %d: %s", code, errs)
+		}
+		if got := mustRun(t, c, "sshbox", "sha256sum legacy.bin | cut -d' ' -f1"); got != sha(data)+"\n" {
+			t.Fatalf("scp -O: %q", got)
+		}
 		back := filepath.Join(dir, "back.bin")
 		if _, errs, code := o.run("", "scp", "azureuser@127.0.0.1:up.bin", back); code != 0 {
 			t.Fatalf("scp out: exit %d: %s", code, errs)
