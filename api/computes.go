@@ -58,7 +58,8 @@ func (s *Server) listComputes(w http.ResponseWriter, r *http.Request, p params) 
 	}
 	// Lists show only what the caller may read: everything when they may
 	// read the workspace's computes, else the computes they may read one by one.
-	readAll := s.authorize(r, chub.ActionComputeRead, ws.Scope.ResourceID()+"/computes") == nil
+	readErr := s.authorize(r, chub.ActionComputeRead, ws.Scope.ResourceID()+"/computes")
+	readAll := readErr == nil
 	skip := 0
 	if v := r.URL.Query().Get("$skip"); v != "" {
 		if skip, err = strconv.Atoi(v); err != nil || skip < 0 {
@@ -70,6 +71,9 @@ func (s *Server) listComputes(w http.ResponseWriter, r *http.Request, p params) 
 		cs, err = s.cfg.Store.ListComputes(r.Context(), ws.Scope, chub.Page{Skip: skip, Limit: s.cfg.PageSize + 1})
 	} else {
 		cs, err = s.readableComputes(r, ws.Scope, skip)
+		if err == nil && len(cs) == 0 && skip == 0 {
+			return readErr // nothing readable at all: say why
+		}
 	}
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/computehub/chub/client"
 )
@@ -122,8 +124,55 @@ func userCmd(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.AddCommand(create, list)
+	del := &cobra.Command{
+		Use: "delete NAME", Args: cobra.ExactArgs(1), Short: "Delete a user with their tokens and role assignments",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := g.connect()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteUser(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Deleted user %s.\n", args[0])
+			return nil
+		},
+	}
+	password := &cobra.Command{
+		Use: "set-password NAME", Args: cobra.ExactArgs(1), Short: "Set a user's password for the browser sign-in (read from stdin)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := g.connect()
+			if err != nil {
+				return err
+			}
+			pw, err := readSecret(cmd, "Password: ")
+			if err != nil {
+				return err
+			}
+			if err := c.SetPassword(cmd.Context(), args[0], pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Password of %s set.\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, del, password)
 	return cmd
+}
+
+// readSecret reads one line from stdin, without echo on a terminal.
+func readSecret(cmd *cobra.Command, prompt string) (string, error) {
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Fprint(os.Stderr, prompt)
+		b, err := term.ReadPassword(int(os.Stdin.Fd()))
+		fmt.Fprintln(os.Stderr)
+		return string(b), err
+	}
+	line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && line == "" {
+		return "", fmt.Errorf("read the secret from stdin: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func tokenCmd(g *globals) *cobra.Command {
@@ -157,7 +206,64 @@ func tokenCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&user, "user", "", "user the token is for")
 	create.Flags().StringVar(&name, "name", "", "a label for the token")
 	create.Flags().IntVar(&days, "expires-in-days", 0, "days until the token expires (0: never)")
-	cmd.AddCommand(create)
+	var id string
+	list := &cobra.Command{
+		Use: "list --user NAME", Short: "List a user's tokens (never their secrets)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, _, err := g.connect()
+			if err != nil {
+				return err
+			}
+			if user == "" {
+				me, err := c.Me(cmd.Context())
+				if err != nil {
+					return err
+				}
+				user = me.Name
+			}
+			ts, err := c.ListTokens(cmd.Context(), user)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return g.printJSON(ts)
+			}
+			w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tCREATED\tEXPIRES\tREVOKED")
+			for _, t := range ts {
+				exp, rev := "never", ""
+				if t.ExpiresAt != nil {
+					exp = t.ExpiresAt.Local().Format("2006-01-02 15:04")
+				}
+				if t.RevokedAt != nil {
+					rev = t.RevokedAt.Local().Format("2006-01-02 15:04")
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Local().Format("2006-01-02 15:04"), exp, rev)
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().StringVar(&user, "user", "", "user (default: you)")
+	revoke := &cobra.Command{
+		Use: "revoke --user NAME --id ID", Short: "Revoke a token", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if user == "" || id == "" {
+				return fmt.Errorf("--user and --id are required (chub token list --user NAME shows ids)")
+			}
+			c, _, err := g.connect()
+			if err != nil {
+				return err
+			}
+			if err := c.RevokeToken(cmd.Context(), user, id); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stdout, "Revoked token %s of %s.\n", id, user)
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&user, "user", "", "user")
+	revoke.Flags().StringVar(&id, "id", "", "token id")
+	cmd.AddCommand(create, list, revoke)
 	return cmd
 }
 

@@ -339,6 +339,7 @@ func sshCommand(ci *client.Compute) string {
 }
 
 func listCmd(g *globals) *cobra.Command {
+	var mine bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the compute instances of a workspace",
@@ -354,6 +355,13 @@ func listCmd(g *globals) *cobra.Command {
 			cs, err := c.ListComputes(cmd.Context(), s.Workspace)
 			if err != nil {
 				return err
+			}
+			if mine {
+				me, err := c.Me(cmd.Context())
+				if err != nil {
+					return err
+				}
+				cs = onlyMine(cs, me.ObjectID)
 			}
 			if g.json() {
 				if cs == nil {
@@ -380,8 +388,23 @@ func listCmd(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
+	cmd.Flags().BoolVar(&mine, "mine", false, "only the instances created by me or assigned to me")
 	addScopeFlags(cmd, g)
 	return cmd
+}
+
+// onlyMine keeps the instances a user created or was assigned.
+func onlyMine(cs []client.Compute, me string) []client.Compute {
+	var out []client.Compute
+	for _, ci := range cs {
+		p := ci.Properties.Properties
+		created := p.CreatedBy != nil && p.CreatedBy.UserID == me
+		assigned := p.PersonalComputeInstanceSettings != nil && p.PersonalComputeInstanceSettings.AssignedUser != nil && p.PersonalComputeInstanceSettings.AssignedUser.ObjectID == me
+		if created || assigned {
+			out = append(out, ci)
+		}
+	}
+	return out
 }
 
 func execCmd(g *globals) *cobra.Command {

@@ -32,6 +32,13 @@ func TestUsersTokensAndOwnership(t *testing.T) {
 	if _, err := alice.CreateUser(ctx(t), "mallory", "", "", false); err == nil || err.(*client.Error).StatusCode != 403 || err.(*client.Error).Code != "AuthorizationFailed" {
 		t.Fatalf("a non-admin creating a user: %v; want 403 AuthorizationFailed", err)
 	}
+	// Without a role alice may do nothing; a Contributor at the workspace may create.
+	if _, _, err := alice.CreateCompute(ctx(t), createReq("alices-box", "Standard_B1s")); err == nil || err.(*client.Error).Code != "AuthorizationFailed" {
+		t.Fatalf("create without a role: %v; want 403 AuthorizationFailed", err)
+	}
+	if _, err := admin.AssignRole(ctx(t), u.ObjectID, "Contributor", wsID); err != nil {
+		t.Fatal(err)
+	}
 	create(t, alice, "alices-box", "Standard_B1s")
 	ci, err := admin.GetCompute(ctx(t), "", "alices-box")
 	if err != nil || ci.Properties.Properties.CreatedBy == nil || ci.Properties.Properties.CreatedBy.UserName != "alice" || ci.Properties.Properties.CreatedBy.UserID != u.ObjectID {
