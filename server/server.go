@@ -22,6 +22,7 @@ import (
 	"github.com/computehub/chub/agentclient"
 	"github.com/computehub/chub/api"
 	"github.com/computehub/chub/certs"
+	appgateway "github.com/computehub/chub/gateway/apps"
 	"github.com/computehub/chub/gateway/sshgate"
 	"github.com/computehub/chub/lifecycle"
 	"github.com/computehub/chub/reconciler"
@@ -140,6 +141,16 @@ func Run(ctx context.Context, cfg Config) error {
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: &access.RBAC{Store: store}, Runtime: rt,
 		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen)})
 
+	sessionKey, err := appgateway.LoadOrCreateKey(filepath.Join(dataDir, "apps-session.key"))
+	if err != nil {
+		return fmt.Errorf("application session key: %w", err)
+	}
+	appGate, err := appgateway.New(appgateway.Config{Store: store, Authorizer: &access.RBAC{Store: store}, Agents: agents,
+		HashToken: api.HashToken, SessionKey: sessionKey, Logger: log})
+	if err != nil {
+		return err
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -148,6 +159,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// their own prefixes beside it.
 	mux := http.NewServeMux()
 	mux.Handle("/", apiServer)
+	mux.Handle(appgateway.Prefix, appGate)
 	httpServer := &http.Server{
 		Handler:           mux,
 		TLSConfig:         tlsConfig,
