@@ -31,9 +31,11 @@ const userPipConfig = `# Written by ComputeHub when the instance was created.
 # As you, "pip install PKG" outside a virtual environment installs into
 # your user site (~/.local), which python3 and Jupyter's default kernel see.
 # Remove this file to get Debian's behaviour back (virtual environments only).
+# 10.0.2.2 (host.chub.internal) is the server host's loopback, trusted over
+# plain HTTP the way localhost is.
 [global]
 break-system-packages = true
-`
+trusted-host = ` + HostLoopbackAddress + " " + HostLoopbackName + "\n"
 
 // writeUserPipConfig writes ~/.config/pip/pip.conf into a new home.
 func writeUserPipConfig(home string) error {
