@@ -14,8 +14,14 @@ import (
 // and the exit code.
 func (s *server) chub(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
+	return s.chubAs(t, s.token(), stdin, args...)
+}
+
+// chubAs runs the CLI with another user's token.
+func (s *server) chubAs(t *testing.T, token, stdin string, args ...string) (string, string, int) {
+	t.Helper()
 	cmd := exec.Command(chubBin, args...)
-	cmd.Env = append(os.Environ(), "CHUB_SERVER=https://"+s.addr, "CHUB_TOKEN="+s.token(),
+	cmd.Env = append(os.Environ(), "CHUB_SERVER=https://"+s.addr, "CHUB_TOKEN="+token,
 		"CHUB_CA_CERT="+filepath.Join(s.dataDir, "tls", "ca.crt"), "CHUB_CONFIG="+filepath.Join(t.TempDir(), "none.json"))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
