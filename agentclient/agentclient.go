@@ -110,8 +110,8 @@ func (c *Client) Observe(ctx context.Context, id string) (chub.Observed, error) 
 	var apps struct {
 		Available []string `json:"available"`
 	}
-	if err := c.Get(ctx, id, "/v1/apps", &apps); err == nil {
-		obs.Applications = apps.Available
+	if err := c.Get(ctx, id, "/v1/apps", &apps); err == nil && len(apps.Available) > 0 {
+		obs.Applications = apps.Available // nil when none, as the store gives it back
 	}
 	return obs, nil
 }
