@@ -341,6 +341,7 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 	// The init is a child of this process: reap it when it exits.
 	go p.Wait()
 	// The network comes up while the agent starts.
+	launched := time.Now()
 	var waitNetwork func() error
 	if spec.OutboundNetwork {
 		pid, err := p.Pid()
@@ -354,12 +355,14 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 	if err := r.waitAgent(ctx, spec.ID, c); err != nil {
 		return err
 	}
+	agentUp := time.Since(launched)
 	if waitNetwork != nil {
 		if err := waitNetwork(); err != nil {
 			return err
 		}
 	}
-	r.log.Info("instance started", "id", spec.ID)
+	r.log.Info("instance started", "id", spec.ID, "agent", agentUp.Round(time.Millisecond),
+		"network", spec.OutboundNetwork, "ready", time.Since(launched).Round(time.Millisecond))
 	return nil
 }
 

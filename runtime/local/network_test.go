@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -138,7 +139,14 @@ func TestNetworkStartLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing")
 	}
-	rt := newRuntime(t)
+	newRuntime(t) // skips unless root
+	// Its log says, for each Start, when the agent answered and when the
+	// instance was ready (network included).
+	rt, err := local.New(local.Config{Root: imageRoot(), AgentBinary: agentBinary(t),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	measure := func(network bool) time.Duration {
 		spec := runtimetest.Spec(t)
