@@ -247,20 +247,22 @@ func TestSSH(t *testing.T) {
 		if err := sess.RequestPty("xterm", 24, 80, gossh.TerminalModes{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := sess.Start("stty size; read line; stty size"); err != nil {
+		if err := sess.Start("stty size; while read line; do [ \"$line\" = end ] && exit 0; stty size; done"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 10*time.Second, "the first size", func() bool { return strings.Contains(out.String(), "24 80") })
 		if err := sess.WindowChange(50, 132); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond) // the resize and the line travel on different messages
-		stdin.Write([]byte("go\n"))
+		// The resize and the input travel on different messages: ask until the new size shows.
+		waitFor(t, 10*time.Second, "the new size", func() bool {
+			stdin.Write([]byte("size\n"))
+			time.Sleep(50 * time.Millisecond)
+			return strings.Contains(out.String(), "50 132")
+		})
+		stdin.Write([]byte("end\n"))
 		if err := sess.Wait(); err != nil {
 			t.Fatalf("session: %v; output %q", err, out.String())
-		}
-		if !strings.Contains(out.String(), "50 132") {
-			t.Fatalf("after a window change: %q; want 50 132", out.String())
 		}
 	})
 
