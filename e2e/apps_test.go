@@ -320,7 +320,9 @@ for i in range(%d):
 ds.sort()
 print("%%.3f %%.3f" %% (ds[len(ds)//2]*1000, ds[len(ds)*9//10]*1000))
 EOF`, n+10))
-	procs := strings.TrimSpace(mustRun(t, ann, "apps-box", `ps -eo rss=,comm= | awk '{s[$2]+=$1} END {for (k in s) printf "%s %.1f MiB, ", k, s[k]/1024}'`))
+	procs := strings.TrimSpace(mustRun(t, ann, "apps-box", `ps -eo rss=,args= | awk '
+		/jupyter-notebook|jupyter notebook/ {k="jupyter-notebook"} /ipykernel/ {k="python3 kernel"} /http.server|h.test/ {k="custom services"}
+		/chub agent/ {k="agent"} {s[k]+=$1; k="other"} END {for (k in s) printf "%s %.1f MiB, ", k, s[k]/1024}'`))
 	id := instanceID(t, ann, "apps-box")
 	var cgroup, pss int64
 	for _, pat := range []string{"/sys/fs/cgroup/memory/*/" + id + "/memory.usage_in_bytes", "/sys/fs/cgroup/*/" + id + "/memory.current"} {
@@ -342,7 +344,7 @@ EOF`, n+10))
 			}
 		}
 	}
-	mem := fmt.Sprintf("memory cgroup %.1f MiB, PSS of its processes %.1f MiB; RSS by command: %s", float64(cgroup)/(1<<20), float64(pss)/(1<<20), procs)
+	mem := fmt.Sprintf("memory cgroup %.1f MiB, PSS of its processes %.1f MiB; RSS: %s", float64(cgroup)/(1<<20), float64(pss)/(1<<20), procs)
 	t.Logf("application proxy latency, GET Jupyter /api: median %.3f ms, p90 %.3f ms through the server (HTTPS, bearer, keep-alive); inside the instance (median, p90 in ms): %s",
 		float64(ds[len(ds)/2].Microseconds())/1000, float64(ds[len(ds)*9/10].Microseconds())/1000, strings.TrimSpace(inside))
 	t.Logf("instance memory with Jupyter and one python3 kernel: %s", mem)
