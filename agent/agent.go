@@ -144,6 +144,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/terminals/{id}", a.serveTerminal)
 	mux.HandleFunc("GET /v1/apps", a.serveApps)
 	mux.HandleFunc("POST /v1/apps/{name}/start", a.serveAppStart)
+	mux.HandleFunc("POST /v1/apps/{name}/stop", a.serveAppStop)
 	return mux
 }
 

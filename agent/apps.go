@@ -141,6 +141,31 @@ func (a *Agent) serveAppStart(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(st)
 }
 
+// serveAppStop answers POST /v1/apps/{name}/stop: the application stops
+// and is not restarted (a removed custom service). Stopping one that does
+// not run is not an error.
+func (a *Agent) serveAppStop(w http.ResponseWriter, r *http.Request) {
+	sup := &a.apps
+	sup.mu.Lock()
+	p := sup.procs[r.PathValue("name")]
+	if p != nil {
+		delete(sup.procs, r.PathValue("name"))
+		if !p.stopped {
+			p.stopped = true
+			close(p.stopping)
+		}
+	}
+	sup.mu.Unlock()
+	if p != nil {
+		select {
+		case <-p.done:
+		case <-r.Context().Done():
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte("{}\n"))
+}
+
 // startApp makes sure the application runs with req's spec and waits for
 // it to be ready. On failure it returns the HTTP status that fits.
 func (a *Agent) startApp(ctx context.Context, req appStartRequest) (appStatus, int, error) {

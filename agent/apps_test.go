@@ -129,6 +129,17 @@ func TestAppStartsOnDemandAndIsKeptRunning(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
+	// Stopped, it is not restarted.
+	resp, err := hc.Post("http://agent/v1/apps/web/stop", "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("stop: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	time.Sleep(1500 * time.Millisecond) // longer than the first restart's backoff
+	if got := get(); got != 0 {
+		t.Fatalf("GET a stopped application: %d; want no answer", got)
+	}
+
 	bad := apps.Spec{Name: "bad", Port: freeTCPPort(t), Command: []string{"/bin/sh", "-c", "echo no such luck >&2; exit 3"}}
 	if _, code, msg := startAppReq(t, hc, bad); code != http.StatusBadGateway || !strings.Contains(msg, "no such luck") || !strings.Contains(msg, "exit status 3") {
 		t.Fatalf("a failing application: %d %q; want 502 with its output", code, msg)
@@ -138,7 +149,7 @@ func TestAppStartsOnDemandAndIsKeptRunning(t *testing.T) {
 		t.Fatalf("an application whose program is missing: %d; want 404", code)
 	}
 
-	resp, err := hc.Get("http://agent/v1/apps")
+	resp, err = hc.Get("http://agent/v1/apps")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +162,8 @@ func TestAppStartsOnDemandAndIsKeptRunning(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/jupyter-notebook"); err == nil && !contains(list.Available, "jupyter") {
 		t.Errorf("available: %v; want jupyter (jupyter-notebook is installed)", list.Available)
 	}
-	if len(list.Running) != 2 {
-		t.Errorf("running: %+v; want web and bad", list.Running)
+	if len(list.Running) != 1 {
+		t.Errorf("running: %+v; want bad only", list.Running)
 	}
 }
 

@@ -1,9 +1,11 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/apps"
@@ -87,14 +89,40 @@ func (s *Server) updateCustomServices(w http.ResponseWriter, r *http.Request, p 
 		if err := checkCustomServices(c, settings.CustomServices); err != nil {
 			return err
 		}
+		old := c.Settings.CustomServices
 		c.Settings.CustomServices = settings.CustomServices
 		err = s.cfg.Store.UpdateCompute(r.Context(), c)
 		if err == nil {
+			s.stopRemovedServices(r.Context(), c, old)
 			w.WriteHeader(http.StatusOK)
 			return nil
 		}
 		if chub.ErrorKind(err) != chub.KindConflict || attempt >= 5 {
 			return err
 		}
+	}
+}
+
+// stopRemovedServices stops, in a running instance, the custom services
+// that are no longer in its list (changed ones are restarted with their new
+// definition at their next request). It is best effort: an instance that
+// does not answer runs none after its next start anyway.
+func (s *Server) stopRemovedServices(ctx context.Context, c *chub.Compute, old []chub.CustomService) {
+	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
+		return
+	}
+	keep := map[string]bool{}
+	for _, cs := range c.Settings.CustomServices {
+		keep[cs.Name] = true
+	}
+	for _, cs := range old {
+		if keep[cs.Name] || !apps.NameRE.MatchString(cs.Name) {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := s.agents.Do(sctx, c.ID, http.MethodPost, "/v1/apps/"+cs.Name+"/stop", nil, nil); err != nil {
+			s.log.Warn("stop a removed custom service", "compute", c.Name, "service", cs.Name, "err", err)
+		}
+		cancel()
 	}
 }

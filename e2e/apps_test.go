@@ -196,6 +196,9 @@ func TestApplications(t *testing.T) {
 	if code, _, _ := do(hc, "GET", base+"/instances/apps-box/apps/web/", bearer(tok.Token), ""); code != 404 {
 		t.Errorf("the replaced custom service web: %d; want 404", code)
 	}
+	if out, _ := run(t, ann, "apps-box", `python3 -c "import socket; socket.create_connection(('127.0.0.1', 8000))" 2>&1`); !strings.Contains(out, "refused") {
+		t.Errorf("the removed custom service still listens: %s", out)
+	}
 	c, _ := ann.GetCompute(ctx(t), "", "apps-box")
 	var names []string
 	for _, a := range c.Properties.Properties.Applications {

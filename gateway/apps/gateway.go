@@ -66,9 +66,10 @@ type Gateway struct {
 }
 
 type ensureState struct {
-	mu   sync.Mutex // held while asking the agent; guards at and spec
-	at   time.Time
-	spec catalog.Spec
+	mu    sync.Mutex // held while asking the agent; guards at, spec and epoch
+	at    time.Time
+	spec  catalog.Spec
+	epoch string // the instance's last operation then: a restart starts afresh
 }
 
 // New builds the gateway.
@@ -374,7 +375,11 @@ func (g *Gateway) ensure(ctx context.Context, c *chub.Compute, spec catalog.Spec
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	now := g.cfg.Now()
-	if !st.at.IsZero() && now.Sub(st.at) < ensureEvery && reflect.DeepEqual(st.spec, spec) {
+	epoch := ""
+	if op := c.LastOperation; op != nil {
+		epoch = string(op.OperationName) + op.OperationTime.String()
+	}
+	if !st.at.IsZero() && now.Sub(st.at) < ensureEvery && reflect.DeepEqual(st.spec, spec) && st.epoch == epoch {
 		return nil
 	}
 	actx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -390,7 +395,7 @@ func (g *Gateway) ensure(ctx context.Context, c *chub.Compute, spec catalog.Spec
 		}
 		return chub.Errorf(chub.KindUnavailable, "AgentUnavailable", "name", "the agent of compute %q did not start application %s: %v", c.Name, spec.Name, err)
 	}
-	st.at, st.spec = g.cfg.Now(), spec
+	st.at, st.spec, st.epoch = g.cfg.Now(), spec, epoch
 	return nil
 }
 
