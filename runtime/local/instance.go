@@ -304,10 +304,13 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 	// The container keeps its own copy of the mount; the host's goes.
 	defer unix.Unmount(rootfs, unix.MNT_DETACH)
 
+	// The resolver file also marks the instance as one with a network.
 	if spec.OutboundNetwork {
 		if err := writeResolvConf(dir); err != nil {
 			return err
 		}
+	} else {
+		os.Remove(filepath.Join(dir, resolvConf))
 	}
 	config, err := r.containerConfig(spec, dir)
 	if err != nil {

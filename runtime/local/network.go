@@ -206,16 +206,36 @@ func (r *Runtime) runNetwork(id string, pid int) error {
 }
 
 // recoverNetworks kills the pasta of every instance whose container no
-// longer runs (a server that died while stopping one leaves it behind).
+// longer runs (a server that died while stopping one leaves it behind), and
+// starts it again for a running instance with outbound network that lacks
+// one (a server that died while starting it, or a pasta that crashed).
 func (r *Runtime) recoverNetworks() {
-	files, _ := filepath.Glob(filepath.Join(r.cfg.Root, "instances", "*", pastaPIDFile))
-	for _, f := range files {
-		id := filepath.Base(filepath.Dir(f))
+	dirs, _ := filepath.Glob(filepath.Join(r.cfg.Root, "instances", "*"))
+	for _, dir := range dirs {
+		id := filepath.Base(dir)
+		if validID(id) != nil {
+			continue
+		}
+		_, err := os.Stat(filepath.Join(dir, resolvConf))
+		wanted := err == nil
+		running := 0
 		if c, err := libcontainer.Load(stateDir(r.cfg.Root), id); err == nil {
 			if st, err := c.Status(); err == nil && st == libcontainer.Running {
-				continue
+				if state, err := c.State(); err == nil {
+					running = state.InitProcessPid
+				}
 			}
 		}
-		r.stopNetwork(id)
+		switch {
+		case running == 0:
+			if _, err := os.Stat(filepath.Join(dir, pastaPIDFile)); err == nil {
+				r.stopNetwork(id)
+			}
+		case wanted && r.networkPID(id) == 0:
+			r.log.Info("restarting the network of a running instance", "id", id)
+			if err := r.runNetwork(id, running); err != nil {
+				r.log.Warn("restart the network of a running instance", "id", id, "err", err)
+			}
+		}
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -110,6 +112,22 @@ func TestOutboundNetwork(t *testing.T) {
 	}
 	if got := runtimetest.Sh(t, rt, on.ID, "", dial); got != "hello from the host\n" {
 		t.Errorf("after stop/start: %q", got)
+	}
+	// A pasta that died under a running instance is started again by the
+	// next runtime (as after a server that died while starting it).
+	for _, p := range pastaOf(on.ID) {
+		pid, _ := strconv.Atoi(filepath.Base(p))
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(pastaOf(on.ID)) > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	rt = newRuntime(t)
+	if p := pastaOf(on.ID); len(p) != 1 {
+		t.Errorf("pasta processes after a new runtime recovered the network: %v; want one", p)
+	}
+	if got := runtimetest.Sh(t, rt, on.ID, "", dial); got != "hello from the host\n" {
+		t.Errorf("after the network was recovered: %q", got)
 	}
 
 	off := runtimetest.Spec(t)
