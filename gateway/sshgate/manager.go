@@ -48,7 +48,9 @@ type Config struct {
 	// HandshakeTimeout bounds a connection's key exchange and
 	// authentication (default 30s).
 	HandshakeTimeout time.Duration
-	Logger           *slog.Logger
+	// RunAs is the instance's user that sessions run as (default azureuser).
+	RunAs  string
+	Logger *slog.Logger
 }
 
 // Manager keeps one SSH listener open for every instance that has an SSH
@@ -74,6 +76,9 @@ func New(cfg Config) *Manager {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RunAs == "" {
+		cfg.RunAs = AdminUser
 	}
 	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "ssh"), wake: make(chan struct{}, 1),
 		listeners: map[int]*gate{}, failed: map[int]struct{}{}}

@@ -46,7 +46,7 @@ func (g *gate) session(ctx context.Context, sconn *ssh.ServerConn, nch ssh.NewCh
 	if err != nil {
 		return
 	}
-	req := streamproto.ExecRequest{User: AdminUser, Env: connEnv(sconn)}
+	req := streamproto.ExecRequest{User: g.m.cfg.RunAs, Env: connEnv(sconn)}
 	resize := make(chan streamproto.Size, 16)
 	started := false
 	for r := range reqs {
