@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/computehub/chub"
@@ -102,7 +103,17 @@ func New(cfg Config) (*Gateway, error) {
 				if err != nil {
 					return nil, err
 				}
-				return cfg.Agents.DialTCP(ctx, id, p)
+				conn, err := cfg.Agents.DialTCP(ctx, id, p)
+				if err != nil {
+					return nil, err
+				}
+				// The request that dialed says which application this is.
+				if t, ok := ctx.Value(ctxKey{}).(*target); ok {
+					ac := &activeConn{Conn: conn, touch: func() { g.ensure(context.Background(), t.compute, t.spec) }}
+					ac.last.Store(time.Now().UnixNano())
+					return ac, nil
+				}
+				return conn, nil
 			},
 			MaxIdleConnsPerHost:   32,
 			IdleConnTimeout:       90 * time.Second,
@@ -459,4 +470,36 @@ func signInPage(w http.ResponseWriter, name string, err error) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnauthorized)
 	signIn.Execute(w, struct{ Name, Reason string }{name, reason})
+}
+
+// activeConn is a connection to an application that, while traffic flows
+// (a long websocket such as a Jupyter kernel's, a kept-alive connection),
+// re-asks the agent to keep the application running every ensureEvery: each
+// ask counts as activity in the instance.
+type activeConn struct {
+	net.Conn
+	touch func()
+	last  atomic.Int64 // unix nanoseconds of the last ask
+}
+
+func (c *activeConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.active()
+	}
+	return n, err
+}
+
+func (c *activeConn) Write(b []byte) (int, error) {
+	c.active()
+	return c.Conn.Write(b)
+}
+
+func (c *activeConn) active() {
+	now := time.Now().UnixNano()
+	last := c.last.Load()
+	if now-last < int64(ensureEvery) || !c.last.CompareAndSwap(last, now) {
+		return
+	}
+	go c.touch()
 }

@@ -2,6 +2,8 @@ package apps
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -155,5 +157,35 @@ func TestRewriteHidesCredentials(t *testing.T) {
 	}
 	if out.URL.Host != "c1:8000" || out.URL.Path != "/a/b" || out.URL.RawQuery != "q=1" || out.Host != "hub.example" {
 		t.Errorf("rewritten to %s (host %s); want http://c1:8000/a/b?q=1 with the public host", out.URL, out.Host)
+	}
+}
+
+// TestActiveConnTouches checks that traffic on a long connection counts as
+// activity at most once per ensureEvery.
+func TestActiveConnTouches(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	touched := make(chan struct{}, 10)
+	c := &activeConn{Conn: a, touch: func() { touched <- struct{}{} }}
+	c.last.Store(time.Now().UnixNano())
+	go io.Copy(io.Discard, b)
+	c.Write([]byte("x"))
+	select {
+	case <-touched:
+		t.Fatal("touched within ensureEvery of the dial")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.last.Store(time.Now().Add(-ensureEvery - time.Second).UnixNano())
+	c.Write([]byte("x"))
+	c.Write([]byte("x"))
+	select {
+	case <-touched:
+	case <-time.After(time.Second):
+		t.Fatal("not touched after ensureEvery of traffic")
+	}
+	select {
+	case <-touched:
+		t.Fatal("touched twice")
+	case <-time.After(50 * time.Millisecond):
 	}
 }
