@@ -14,6 +14,10 @@ import (
 	"github.com/computehub/chub"
 )
 
+// maxConns bounds the connections (authenticated or not) one instance's
+// port holds at once.
+const maxConns = 128
+
 // gate is the SSH listener of one instance.
 type gate struct {
 	m         *Manager
@@ -59,6 +63,12 @@ func (g *gate) serve() {
 			g.mu.Unlock()
 			conn.Close()
 			return
+		}
+		if len(g.conns) >= maxConns {
+			g.mu.Unlock()
+			g.m.log.Warn("ssh connection refused: too many open", "port", g.port, "compute", g.computeID, "remote", conn.RemoteAddr())
+			conn.Close()
+			continue
 		}
 		g.conns[conn] = struct{}{}
 		g.mu.Unlock()
