@@ -22,7 +22,7 @@ func applications(r *http.Request, c *chub.Compute) []application {
 		}
 	}
 	for _, cs := range c.Settings.CustomServices {
-		if apps.NameRE.MatchString(cs.Name) {
+		if _, builtin := apps.Lookup(cs.Name); !builtin && cs.Name != apps.Terminal && apps.NameRE.MatchString(cs.Name) {
 			out = append(out, application{DisplayName: cs.Name, EndpointURI: baseURL(r) + apps.BasePath(c.Name, cs.Name)})
 		}
 	}

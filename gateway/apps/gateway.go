@@ -348,9 +348,10 @@ func (g *Gateway) compute(ctx context.Context, name string) (*chub.Compute, erro
 // specFor resolves an application of c: a custom service of that name, or
 // a catalog application.
 func specFor(c *chub.Compute, app string) (catalog.Spec, error) {
+	_, builtin := catalog.Lookup(app)
 	for _, cs := range c.Settings.CustomServices {
-		if cs.Name != app {
-			continue
+		if cs.Name != app || builtin || app == catalog.Terminal {
+			continue // a built-in application's name is never a custom service's
 		}
 		raw, _ := json.Marshal(cs)
 		custom, err := catalog.CustomFromAzure(raw)
@@ -365,6 +366,7 @@ func specFor(c *chub.Compute, app string) (catalog.Spec, error) {
 	if a, ok := catalog.Lookup(app); ok {
 		return a.Spec(c.Name), nil
 	}
+
 	if app == catalog.Terminal {
 		return catalog.Spec{}, chub.NotFound("app", "the browser terminal of compute %q is the websocket at its ARM path /terminal", c.Name)
 	}
