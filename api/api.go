@@ -113,6 +113,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info := &auditInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), auditKey, info))
+	if r.Method == http.MethodPost && strings.EqualFold(strings.TrimRight(r.URL.Path, "/"), "/chub/v1/session") {
+		u, err := s.createSession(sw, r)
+		if err != nil {
+			writeError(sw, r, err)
+		}
+		s.audit(r, u, info, sw.status, corr)
+		return
+	}
 	if r.Method == http.MethodPost && strings.EqualFold(strings.TrimRight(r.URL.Path, "/"), "/chub/v1/signin") {
 		u, err := s.signin(sw, r)
 		if err != nil {
@@ -174,6 +182,9 @@ func (s *Server) authenticate(r *http.Request) (*chub.User, error) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")
 	if h == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return s.authenticateSession(r, c.Value)
+		}
 		return nil, chub.Errorf(chub.KindUnauthenticated, "AuthenticationFailed", "", "authentication failed: the Authorization header is missing; send 'Authorization: Bearer <token>' (chub token create makes one)")
 	}
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {

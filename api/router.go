@@ -104,4 +104,5 @@ func (s *Server) addRoutes() {
 	s.add("DELETE", "chub/v1/users/{user}", false, s.deleteUser)
 	s.add("PUT", "chub/v1/users/{user}/password", false, s.setPassword)
 	s.add("GET", "chub/v1/auditLogs", false, s.listAudit)
+	s.add("DELETE", "chub/v1/session", false, s.endSession)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/computehub/chub/reconciler"
 	"github.com/computehub/chub/runtime/local"
 	"github.com/computehub/chub/sqlite"
+	"github.com/computehub/chub/studio"
 )
 
 // Config is the server's configuration (flags and CHUB_* variables).
@@ -158,7 +159,15 @@ func Run(ctx context.Context, cfg Config) error {
 	// The API serves every path; gateways (applications, terminals) mount
 	// their own prefixes beside it.
 	mux := http.NewServeMux()
-	mux.Handle("/", apiServer)
+	// Studio owns the root and its pages; the API every other path.
+	studioUI := studio.Handler()
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if studio.Owns(r.URL.Path) {
+			studioUI.ServeHTTP(w, r)
+			return
+		}
+		apiServer.ServeHTTP(w, r)
+	}))
 	mux.Handle(appgateway.Prefix, appGate)
 	httpServer := &http.Server{
 		Handler:           mux,

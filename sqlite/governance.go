@@ -38,7 +38,7 @@ func (d *DB) PasswordHash(ctx context.Context, userID string) (string, error) {
 
 // ListTokens lists a user's tokens, revoked ones included.
 func (d *DB) ListTokens(ctx context.Context, userID string) ([]*chub.Token, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, user_id, name, created_at, expires_at, revoked_at FROM tokens WHERE user_id = ? ORDER BY created_at`, userID)
+	rows, err := d.db.QueryContext(ctx, `SELECT id, user_id, name, hash, created_at, expires_at, revoked_at FROM tokens WHERE user_id = ? ORDER BY created_at`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -48,7 +48,7 @@ func (d *DB) ListTokens(ctx context.Context, userID string) ([]*chub.Token, erro
 		var t chub.Token
 		var created string
 		var exp, revoked sql.NullString
-		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &created, &exp, &revoked); err != nil {
+		if err := rows.Scan(&t.ID, &t.UserID, &t.Name, &t.Hash, &created, &exp, &revoked); err != nil {
 			return nil, err
 		}
 		t.CreatedAt = parseTime(created)
