@@ -14,7 +14,7 @@ CHUB_BIN="${CHUB_BIN:-$HERE/../bin/chub}"
 CHUB_BIN_GIVEN="$CHUB_BIN"
 case "$CHUB_BIN" in /*) ;; *) CHUB_BIN="$(cd "$(dirname "$CHUB_BIN")" 2>/dev/null && pwd)/$(basename "$CHUB_BIN")" ;; esac
 PAGE_SIZE=2
-STARTUP_TIMEOUT="${CHUB_STARTUP_TIMEOUT:-90}"
+STARTUP_TIMEOUT="${CHUB_STARTUP_TIMEOUT:-180}"
 
 if [[ ! -x "$CHUB_BIN" ]]; then
   echo "sdktest: no chub binary at $CHUB_BIN_GIVEN (build it: go build -o bin/chub ./cmd/chub, or set CHUB_BIN)" >&2
