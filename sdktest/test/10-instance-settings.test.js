@@ -75,7 +75,7 @@ describe('compute instance settings through the SDK', () => {
   describe('read-only views of a Running instance', () => {
     const name = h.uniqueName('r');
 
-    test('applications lists Jupyter, JupyterLab and Terminal with https endpoints', h.gap('properties.properties.applications is [] on a Running instance', T), h.traced(async () => {
+    test('applications lists Jupyter, JupyterLab and Terminal with https endpoints', h.gap('applications of a Running instance lists Jupyter only (no JupyterLab, no Terminal)', T), h.traced(async () => {
       await h.createInstance(client, name);
       const apps = (await client.computeOperations.get(h.RG, h.WS, name)).properties.properties.applications || [];
       const names = apps.map((a) => a.displayName);
@@ -86,7 +86,7 @@ describe('compute instance settings through the SDK', () => {
       }
     }));
 
-    test('connectivityEndpoints.privateIpAddress matches the node listNodes reports', h.gap('connectivityEndpoints.privateIpAddress is null while listNodes reports one', T), h.traced(async () => {
+    test('connectivityEndpoints.privateIpAddress matches the node listNodes reports', h.gap('connectivityEndpoints.privateIpAddress is null while listNodes reports 10.0.2.15', T), h.traced(async () => {
       if (!h.created.has(name)) await h.createInstance(client, name);
       const got = await client.computeOperations.get(h.RG, h.WS, name);
       const ep = got.properties.properties.connectivityEndpoints;
