@@ -162,12 +162,14 @@ Rscript -e 'install.packages("/tmp/chubr_1.0.tar.gz", repos = NULL, type = "sour
 
 	check := func(when string) {
 		t.Helper()
-		out := mustRun(t, c, "pkgs", `set -e
-python3 -c 'import chubdemo; print("default", chubdemo.VALUE)'
-~/envs/newenv/bin/python -c 'import chubvenv; print("venv", chubvenv.VALUE)'
-jupyter kernelspec list 2>/dev/null
-cat ~/.local/share/jupyter/kernels/newenv/kernel.json
-Rscript -e 'library(chubr); cat(chubr_hello(), "in", find.package("chubr"), "\n")'`)
+		// The four run side by side; each writes its own file.
+		out := mustRun(t, c, "pkgs", `cd $(mktemp -d)
+python3 -c 'import chubdemo; print("default", chubdemo.VALUE)' >1 2>&1 &
+~/envs/newenv/bin/python -c 'import chubvenv; print("venv", chubvenv.VALUE)' >2 2>&1 &
+jupyter kernelspec list >3 2>/dev/null &
+Rscript -e 'library(chubr); cat(chubr_hello(), "in", find.package("chubr"), "\n")' >4 2>&1 &
+wait
+cat 1 2 3 4 ~/.local/share/jupyter/kernels/newenv/kernel.json`)
 		for _, want := range []string{"default 42", "venv 7", "newenv", "/home/azureuser/.local/share/jupyter/kernels/newenv",
 			`"Python (newenv)"`, "/home/azureuser/envs/newenv/bin/python", "hello from chubr in /home/azureuser/R/"} {
 			if !strings.Contains(out, want) {
