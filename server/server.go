@@ -132,7 +132,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	sshHost, _, _ := net.SplitHostPort(cfg.Listen)
-	sshGate := sshgate.New(sshgate.Config{Store: store, Agents: agents, HostKey: hostKey, Host: sshHost, Logger: log})
+	sshGate := sshgate.New(sshgate.Config{Store: store, Agents: agents, HostKey: hostKey, Host: sshHost, Logger: log,
+		Audit: func(ctx context.Context, computeID, result, remote string) {
+			auditSSH(ctx, store, log, computeID, result, remote)
+		}})
 	sshAlloc := &sshgate.Allocator{Range: sshPorts, Store: store, Host: sshHost}
 	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace,
 		Observe: agents.Observe})
@@ -147,6 +150,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("application session key: %w", err)
 	}
 	appGate, err := appgateway.New(appgateway.Config{Store: store, Authorizer: &access.RBAC{Store: store}, Agents: agents,
+		Audit: func(ctx context.Context, e *chub.AuditEntry) {
+			if err := store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+				log.Error("audit log write failed", "err", err)
+			}
+		},
 		HashToken: api.HashToken, SessionKey: sessionKey, Logger: log})
 	if err != nil {
 		return err
@@ -314,4 +322,26 @@ func checkLocalImage(root, name string) error {
 		names = append(names, im.Name)
 	}
 	return chub.Invalid("ImageNotFound", "properties.properties.image", "image %q does not exist on this server; import it with 'chub image import %s PATH' (images here: %s)", name, name, strings.Join(append(names, local.HostImage), ", "))
+}
+
+// auditSSH records an SSH connection to an instance: its user (the holder
+// of the instance's key) and the outcome.
+func auditSSH(ctx context.Context, store chub.Store, log *slog.Logger, computeID, result, remote string) {
+	e := &chub.AuditEntry{Time: time.Now().UTC(), Action: "ComputeHub/ssh/connect", Resource: computeID, Result: result, Status: 200}
+	if result != "Succeeded" {
+		e.Status = 401
+	}
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		e.ClientAddress = host
+	}
+	if c, err := store.GetComputeByID(ctx, computeID); err == nil {
+		e.Resource = c.ResourceID()
+		e.PrincipalID = c.Owner()
+		if u, err := store.UserByID(ctx, c.Owner()); err == nil {
+			e.PrincipalName = u.Name
+		}
+	}
+	if err := store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		log.Error("audit log write failed", "err", err)
+	}
 }

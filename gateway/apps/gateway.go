@@ -49,7 +49,14 @@ type Config struct {
 	Logger     *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Audit, when set, records application access: refusals, browser
+	// sign-ins, and programs' access at most once per accessAuditEvery.
+	Audit func(ctx context.Context, e *chub.AuditEntry)
 }
+
+// accessAuditEvery spaces the audit entries of one user's repeated access
+// to one application.
+const accessAuditEvery = 10 * time.Minute
 
 // Gateway is the application proxy, an http.Handler for Prefix.
 type Gateway struct {
@@ -64,6 +71,45 @@ type Gateway struct {
 	// ensured says when each application (key computeID/app) was last
 	// ensured running, and with which spec.
 	ensured map[string]*ensureState
+	// audited says when access by user/compute/app was last recorded.
+	audited map[string]time.Time
+}
+
+// audit records one application access event.
+func (g *Gateway) audit(r *http.Request, u *chub.User, c *chub.Compute, app, result string, status int) {
+	if g.cfg.Audit == nil {
+		return
+	}
+	e := &chub.AuditEntry{Time: g.cfg.Now().UTC(), Action: chub.ActionComputeAppAccess, Result: result, Status: status, Detail: "application " + app}
+	if u != nil {
+		e.PrincipalID, e.PrincipalName = u.ID, u.Name
+	}
+	if c != nil {
+		e.Resource = c.ResourceID()
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		e.ClientAddress = host
+	}
+	e.CorrelationID = r.Header.Get("x-ms-correlation-request-id")
+	g.cfg.Audit(r.Context(), e)
+}
+
+// auditAccess records a granted access unless the same one was recorded lately.
+func (g *Gateway) auditAccess(r *http.Request, u *chub.User, c *chub.Compute, app string) {
+	key := u.ID + "/" + c.ID + "/" + app
+	now := g.cfg.Now()
+	g.mu.Lock()
+	if g.audited == nil {
+		g.audited = map[string]time.Time{}
+	}
+	last, seen := g.audited[key]
+	if !seen || now.Sub(last) >= accessAuditEvery {
+		g.audited[key] = now
+	}
+	g.mu.Unlock()
+	if !seen || now.Sub(last) >= accessAuditEvery {
+		g.audit(r, u, c, app, "Succeeded", http.StatusOK)
+	}
 }
 
 type ensureState struct {
@@ -155,7 +201,7 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 		out.Header.Del("Cookie")
 		var keep []string
 		for _, c := range cs {
-			if c.Name != CookieName {
+			if c.Name != CookieName && c.Name != StudioCookie && c.Name != studioCSRFCookie {
 				keep = append(keep, c.String())
 			}
 		}
@@ -216,16 +262,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if g.cfg.Authorizer != nil {
 		if err := g.cfg.Authorizer.Authorize(ctx, u, chub.ActionComputeAppAccess, c.ResourceID()); err != nil {
+			g.audit(r, u, c, app, "Denied", http.StatusForbidden)
 			writeError(w, err, 0)
 			return
 		}
 	}
 	if c.Owner() != u.ID {
+		g.audit(r, u, c, app, "Denied", http.StatusForbidden)
 		writeError(w, chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
 			"only the user of compute %q may open its applications; %s is not", c.Name, u.Name), 0)
 		return
 	}
-	if sess != nil && sess.ComputeID != c.ID {
+	if sess != nil && sess.ComputeID != "" && sess.ComputeID != c.ID {
 		writeError(w, chub.Errorf(chub.KindUnauthenticated, "AuthenticationFailed", "", "the session cookie is for another instance; sign in again"), 0)
 		return
 	}
@@ -237,9 +285,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if fromQuery != "" {
+		g.audit(r, u, c, app, "Succeeded", http.StatusSeeOther)
 		g.startSession(w, r, c, u, fromQuery)
 		return
 	}
+	g.auditAccess(r, u, c, app)
 	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
 		writeError(w, chub.Conflict("InvalidComputeState", "name", "compute %q is %s: its applications are available only while it runs; start it first (chub computetarget start computeinstance -n %s)", c.Name, c.State, c.Name), 0)
 		return
@@ -295,6 +345,16 @@ func (g *Gateway) authenticate(r *http.Request) (u *chub.User, sess *session, fr
 			return nil, nil, "", chub.Errorf(chub.KindUnauthenticated, "AuthenticationFailed", "", "the token this session was made from is no longer valid; sign in again")
 		}
 		return u, &s, "", nil
+	}
+	if ck, err := r.Cookie(StudioCookie); err == nil && ck.Value != "" {
+		// Signed in to Studio (same site, SameSite=Strict): the Studio session
+		// is a token like any other; it is a browser session, so its
+		// requests get the same Origin check as the gateway's own cookie.
+		u, err := g.cfg.Store.Authenticate(ctx, g.cfg.HashToken(ck.Value))
+		if err != nil {
+			return nil, nil, "", chub.Errorf(chub.KindUnauthenticated, "AuthenticationFailed", "", "your Studio session has ended; sign in again")
+		}
+		return u, &session{UserID: u.ID}, "", nil
 	}
 	return nil, nil, "", chub.Errorf(chub.KindUnauthenticated, "AuthenticationFailed", "",
 		"authentication failed: send 'Authorization: Bearer <token>', or open this URL once with ?token=<token> in a browser to get a session cookie")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,7 +124,13 @@ func (g *gate) handle(nc net.Conn) {
 	sconn, chans, reqs, err := ssh.NewServerConn(nc, g.serverConfig())
 	if err != nil {
 		g.m.log.Debug("ssh handshake failed", "port", g.port, "remote", nc.RemoteAddr(), "err", err)
+		if g.m.cfg.Audit != nil && strings.Contains(err.Error(), "unable to authenticate") {
+			g.m.cfg.Audit(g.ctx, g.computeID, "Denied", nc.RemoteAddr().String())
+		}
 		return
+	}
+	if g.m.cfg.Audit != nil {
+		g.m.cfg.Audit(g.ctx, g.computeID, "Succeeded", nc.RemoteAddr().String())
 	}
 	nc.SetDeadline(time.Time{})
 	defer sconn.Close()

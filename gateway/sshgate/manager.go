@@ -51,6 +51,9 @@ type Config struct {
 	// RunAs is the instance's user that sessions run as (default azureuser).
 	RunAs  string
 	Logger *slog.Logger
+	// Audit, when set, records each connection: result is Succeeded or
+	// Denied (authentication refused).
+	Audit func(ctx context.Context, computeID, result, remoteAddr string)
 }
 
 // Manager keeps one SSH listener open for every instance that has an SSH
