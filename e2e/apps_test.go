@@ -142,6 +142,20 @@ func TestApplications(t *testing.T) {
 	if code, _, _ := do(hc, "GET", jupyter+"api/kernelspecs", nil, ""); code != 401 {
 		t.Errorf("no credentials: %d; want 401", code)
 	}
+	// Application access and its refusals are in the audit log.
+	if es, err := s.client().Audit(ctx(t), "1h", "", "", 0); err != nil {
+		t.Fatal(err)
+	} else {
+		seen := map[string]bool{}
+		for _, e := range es {
+			if e.Action == chub.ActionComputeAppAccess {
+				seen[e.PrincipalName+" "+e.Result] = true
+			}
+		}
+		if !seen["bob Denied"] || !seen["ann Succeeded"] {
+			t.Errorf("audit entries of application access: %v; want bob Denied and ann Succeeded", seen)
+		}
+	}
 
 	// A browser: one visit with ?token= sets the session cookie and redirects
 	// to the clean URL; from then on the cookie alone opens the application.

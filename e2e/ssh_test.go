@@ -404,6 +404,20 @@ func TestSSH(t *testing.T) {
 		if !strings.Contains(errs, "Permission denied (publickey)") {
 			t.Fatalf("ssh without a key: %s; want only publickey offered", errs)
 		}
+		// The audit log has the accepted connections and the refused ones.
+		es, err := s.client().Audit(ctx(t), "1h", "", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range es {
+			if e.Action == "ComputeHub/ssh/connect" {
+				seen[e.Result] = true
+			}
+		}
+		if !seen["Succeeded"] || !seen["Denied"] {
+			t.Fatalf("audit entries of SSH connections: %v; want Succeeded and Denied", seen)
+		}
 	})
 
 	t.Run("host key stable across a server restart", func(t *testing.T) {

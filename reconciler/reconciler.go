@@ -336,6 +336,9 @@ func (r *Reconciler) observe(ctx context.Context, c *chub.Compute) (bool, error)
 		r.log.Warn("observe instance", "compute", c.Name, "err", err)
 		return false, nil
 	}
+	if st, err := r.cfg.Runtime.Inspect(ctx, c.ID); err == nil {
+		obs.PrivateIP = st.PrivateIP
+	}
 	if reflect.DeepEqual(obs, c.Observed) {
 		return false, nil
 	}
