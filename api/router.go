@@ -105,4 +105,5 @@ func (s *Server) addRoutes() {
 	s.add("PUT", "chub/v1/users/{user}/password", false, s.setPassword)
 	s.add("GET", "chub/v1/auditLogs", false, s.listAudit)
 	s.add("DELETE", "chub/v1/session", false, s.endSession)
+	s.add("GET", "chub/v1/permissions", false, s.permissions)
 }
