@@ -73,7 +73,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (*chub.Us
 		var err error
 		u, err = s.cfg.Store.UserByName(r.Context(), body.UserName)
 		if err != nil {
-			bcrypt.CompareHashAndPassword(dummyHash, []byte(body.Password))
+			bcrypt.CompareHashAndPassword(dummyHash(), []byte(body.Password))
 			return nil, refused
 		}
 		hash, err := s.cfg.Store.PasswordHash(r.Context(), u.ID)

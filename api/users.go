@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -243,7 +244,7 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) (*chub.User, err
 	refused := chub.Errorf(chub.KindUnauthenticated, "InvalidCredentials", "", "the user name or password is wrong")
 	u, err := s.cfg.Store.UserByName(r.Context(), body.UserName)
 	if err != nil {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(body.Password)) // same time whether the user exists or not
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(body.Password)) // same time whether the user exists or not
 		return nil, refused
 	}
 	hash, err := s.cfg.Store.PasswordHash(r.Context(), u.ID)
@@ -258,7 +259,13 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) (*chub.User, err
 	return u, nil
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password of anyone"), 11)
+// dummyHash is compared against when a user does not exist, so that a
+// sign-in takes as long either way. Made on first use: bcrypt is slow, and
+// every chub process (the CLI, the agent) would otherwise pay for it at start.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password of anyone"), 11)
+	return h
+})
 
 // NewToken makes a token secret and its stored record.
 func NewToken(userID, name string, ttl time.Duration) (string, *chub.Token) {
