@@ -23,6 +23,14 @@ import (
 // CookieName is the name of the session cookie.
 const CookieName = "chub_app_session"
 
+// StudioCookie is Studio's session cookie (api.SessionCookie): a browser
+// signed in to Studio opens its applications without a token in the URL.
+// Neither it nor the CSRF cookie (api.CSRFCookie) reaches an application.
+const (
+	StudioCookie     = "chub_session"
+	studioCSRFCookie = "chub_csrf"
+)
+
 // session is the sealed content of a cookie.
 type session struct {
 	UserID    string `json:"u"`
