@@ -90,6 +90,14 @@ func TestAccess(t *testing.T) {
 		return h
 	}
 
+	studio := func(tok string, extra ...string) http.Header {
+		h := http.Header{"Cookie": {StudioCookie + "=" + tok + "; _xsrf=keep"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			h.Set(extra[i], extra[i+1])
+		}
+		return h
+	}
+
 	tests := []struct {
 		name   string
 		method string
@@ -110,6 +118,11 @@ func TestAccess(t *testing.T) {
 		{"nothing", "GET", "/instances/box/apps/jupyter/api", nil, 401, "AuthenticationFailed"},
 		{"missing instance", "GET", "/instances/nope/apps/jupyter/api", bearer("ann-token"), 404, "ResourceNotFound"},
 		{"not an application path", "GET", "/instances/box/files", bearer("ann-token"), 404, "ResourceNotFound"},
+		{"owner's Studio session", "GET", "/instances/box/apps/jupyter/api", studio("ann-token"), 409, "InvalidComputeState"},
+		{"owner's Studio session, another of her instances", "GET", "/instances/other/apps/jupyter/api", studio("ann-token"), 409, "InvalidComputeState"},
+		{"cross-origin POST with the Studio session", "POST", "/instances/box/apps/jupyter/api/kernels", studio("ann-token", "Origin", "https://evil.example"), 403, "AuthorizationFailed"},
+		{"admin's Studio session", "GET", "/instances/box/apps/jupyter/api", studio("admin-token"), 403, "AuthorizationFailed"},
+		{"ended Studio session", "GET", "/instances/box/apps/jupyter/api", studio("ended"), 401, "AuthenticationFailed"},
 	}
 	for _, tt := range tests {
 		w := serve(tt.method, tt.target, tt.h)
@@ -142,7 +155,7 @@ func TestRewriteHidesCredentials(t *testing.T) {
 	g := &Gateway{}
 	in := httptest.NewRequest("GET", "https://hub.example/instances/box/apps/web/a/b?q=1", nil)
 	in.Header.Set("Authorization", "Bearer secret")
-	in.Header.Set("Cookie", CookieName+"=sealed; _xsrf=keep")
+	in.Header.Set("Cookie", CookieName+"=sealed; "+StudioCookie+"=studio-secret; "+studioCSRFCookie+"=csrf; _xsrf=keep")
 	c := &chub.Compute{ID: "c1", Name: "box"}
 	spec, err := specFor(&chub.Compute{ID: "c1", Name: "box", Settings: chub.InstanceSettings{CustomServices: []chub.CustomService{
 		{Name: "web", Endpoints: []chub.CustomServiceEndpoint{{Target: 8000}}, AdditionalProperties: map[string]any{"command": "x"}}}}}, "web")
@@ -152,7 +165,7 @@ func TestRewriteHidesCredentials(t *testing.T) {
 	in = in.WithContext(context.WithValue(in.Context(), ctxKey{}, &target{compute: c, spec: spec, base: "/instances/box/apps/web/"}))
 	out := in.Clone(in.Context())
 	g.rewrite(&httputil.ProxyRequest{In: in, Out: out})
-	if out.Header.Get("Authorization") != "" || strings.Contains(out.Header.Get("Cookie"), CookieName) || !strings.Contains(out.Header.Get("Cookie"), "_xsrf=keep") {
+	if out.Header.Get("Authorization") != "" || strings.Contains(out.Header.Get("Cookie"), CookieName) || strings.Contains(out.Header.Get("Cookie"), "chub_") || !strings.Contains(out.Header.Get("Cookie"), "_xsrf=keep") {
 		t.Errorf("headers to the application: %v", out.Header)
 	}
 	if out.URL.Host != "c1:8000" || out.URL.Path != "/a/b" || out.URL.RawQuery != "q=1" || out.Host != "hub.example" {
