@@ -6,7 +6,7 @@ GO    ?= go
 DATA  ?= ./data
 LISTEN ?= 127.0.0.1:8443
 
-.PHONY: all build setup run test test-go test-sdk lint bench clean
+.PHONY: all build setup run test test-go test-sdk test-studio lint bench clean
 
 all: build
 
@@ -30,7 +30,11 @@ test-go: build
 test-sdk: build
 	CHUB_BIN=$(abspath $(BIN)) bash sdktest/run.sh
 
-test: setup lint test-go test-sdk
+# Studio in Debian's Chromium (playwright-core) against a real server.
+test-studio: build
+	CHUB_BIN=$(abspath $(BIN)) bash studiotest/run.sh
+
+test: setup lint test-go test-sdk test-studio
 
 bench: build
 	CHUB_BIN=$(abspath $(BIN)) bash scripts/bench.sh --instances 20

@@ -20,6 +20,7 @@ want=(
   jupyter-notebook python3-ipykernel jupyter-client   # Jupyter, inside instances
   r-base-core          # R, inside instances
   tmux                 # terminal tests drive the CLI in a real terminal
+  chromium             # Studio's browser tests (studiotest/)
 )
 need=()
 for p in "${want[@]}"; do

@@ -132,7 +132,7 @@ function sizeText(name) {
 }
 function quotaLeft(family) {
   const u = (st.usages || []).find(x => x.name && x.name.value === family);
-  return u ? u.limit - u.currentValue : null;
+  return u ? Math.max(0, u.limit - u.currentValue) : null;
 }
 function stateBadge(s) {
   const kind = s === 'Running' || s === 'JobRunning' ? 'ok' : BAD.has(s) ? 'bad' : BUSY.has(s) ? 'busy' : 'idle';
@@ -578,7 +578,7 @@ function renderInstance(name) {
     const ce = p.connectivityEndpoints || {};
     const sshs = p.sshSettings || {};
     const lo = p.lastOperation;
-    const row = (k, v) => [h('dt', {}, k), h('dd', {}, v === undefined || v === null || v === '' ? '—' : v)];
+    const row = (k, v) => [h('dt', {}, k), h('dd', {}, v === undefined || v === null || v === '' || (Array.isArray(v) && !v.length) ? '—' : v)];
     const host = ce.publicIpAddress || location.hostname;
     const sshCmd = sshs.sshPublicAccess === 'Enabled' && sshs.sshPort ? `ssh -p ${sshs.sshPort} ${sshs.adminUserName || 'azureuser'}@${host}` : '';
     const apps = mayOpenApps(c) ? (p.applications || []) : [];
