@@ -65,3 +65,27 @@ test('a create that would exceed the quota shows the server\'s QuotaExceeded mes
     chub('quota', 'set', '--family', 'standardBSFamily', '--limit', String(before));
   }
 });
+
+test('an administrator signs in with an API token and creates an instance assigned to another user', async () => {
+  const page = await s.newPage(browser);
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Sign in with an API token instead' }).click();
+  await page.getByLabel('API token').fill(s.TOKEN);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.locator('#computes').waitFor();
+  await page.getByRole('link', { name: '+ New' }).click();
+  await page.getByLabel('Compute name').fill('st-for-alice');
+  await page.locator('#new-name-msg.ok').waitFor();
+  await page.getByLabel('Virtual machine size').selectOption('Standard_B1ls');
+  await page.getByLabel('Assign to another user').selectOption({ label: 'alice' });
+  await page.getByRole('button', { name: 'Create' }).click();
+  const row = page.locator('tr[data-name="st-for-alice"]');
+  await row.waitFor();
+  assert.equal(await row.locator('[data-col=by]').textContent(), 'admin');
+  assert.equal(await row.locator('[data-col=assigned]').textContent(), 'alice');
+  // Not the administrator's to open: no application links for them, even once it runs.
+  await s.waitFor('st-for-alice Running', async () => (await s.rowState(page, 'st-for-alice').getAttribute('data-state')) === 'Running', 150000);
+  assert.equal(await row.locator('.app-link').count(), 0);
+  assert.deepEqual(page.errors, []);
+  await s.deleteCompute('st-for-alice');
+});
