@@ -608,7 +608,29 @@ function renderInstance(name) {
             : h('p', { class: 'muted' }, !mayOpenApps(c) ? 'Only the instance’s user can open its applications.' : running ? 'No applications.' : 'Applications are available while the instance runs.')),
         h('section', { class: 'card' }, h('h2', {}, 'SSH access'),
           sshCmd ? h('div', { class: 'copy-row' }, h('code', { id: 'ssh-command' }, sshCmd), copyBtn) : h('p', { class: 'muted' }, 'SSH is not enabled on this instance.')),
-        errs.length ? h('section', { class: 'card' }, h('h2', {}, 'Errors'), errs.map(e => errorBox({ code: e.code, message: e.message }))) : null)));
+        errs.length ? h('section', { class: 'card' }, h('h2', {}, 'Errors'), errs.map(e => errorBox({ code: e.code, message: e.message }))) : null,
+        history)));
+  }
+  // Operation history, from the audit log, for those who may read it.
+  const history = h('section', { class: 'card', id: 'history', hidden: true });
+  const OPS = { write: 'Create or update', delete: 'Delete', 'start/action': 'Start', 'stop/action': 'Stop', 'restart/action': 'Restart', 'applicationaccess/action': 'Open application', 'resize/action': 'Resize' };
+  async function loadHistory() {
+    if (st.canAudit === false || !c) return;
+    try {
+      const r = await api('GET', '/chub/v1/auditLogs?top=15&resource=' + encodeURIComponent(c.id));
+      st.canAudit = true;
+      const es = (r.value || []).filter(e => !/\/read$/.test(e.action));
+      history.hidden = false;
+      history.replaceChildren(h('h2', {}, 'Operation history'), es.length ? h('table', { class: 'grid history' },
+        h('thead', {}, h('tr', {}, ['When', 'Operation', 'By', 'Result'].map(t => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, es.map(e => h('tr', {},
+          h('td', {}, fmtDate(e.time)),
+          h('td', {}, OPS[e.action.replace(ACT, '')] || e.action.replace(ACT, ''), e.detail ? h('span', { class: 'muted small' }, ' · ' + e.detail) : ''),
+          h('td', {}, e.principalName || '—'),
+          h('td', {}, h('span', { class: e.result === 'Succeeded' ? 'ok-text' : 'bad-text' }, e.result)))))) : h('p', { class: 'muted' }, 'No operations recorded yet.'));
+    } catch (e) {
+      if (e.status === 403) st.canAudit = false;
+    }
   }
   async function load() {
     try {
@@ -621,7 +643,7 @@ function renderInstance(name) {
     drawHead();
     if (tab === 'details') {
       const s = JSON.stringify([c.properties, c.tags]);
-      if (s !== sig) { sig = s; drawDetails(); }
+      if (s !== sig) { sig = s; drawDetails(); loadHistory(); }
     } else if (!term) {
       term = openTerminal(c, body);
     } else term.state(stateOf(c));
