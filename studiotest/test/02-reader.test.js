@@ -86,6 +86,10 @@ test('an administrator signs in with an API token and creates an instance assign
   // Not the administrator's to open: no application links for them, even once it runs.
   await s.waitFor('st-for-alice Running', async () => (await s.rowState(page, 'st-for-alice').getAttribute('data-state')) === 'Running', 150000);
   assert.equal(await row.locator('.app-link').count(), 0);
+  // The instance page shows its operation history to those who may read the audit log.
+  await row.getByRole('link', { name: 'st-for-alice' }).click();
+  await page.locator('#history').filter({ hasText: 'Create or update' }).waitFor();
+  assert.match(await page.locator('#details').textContent(), /Assigned toalice/);
   assert.deepEqual(page.errors, []);
   await s.deleteCompute('st-for-alice');
 });
