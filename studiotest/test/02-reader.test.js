@@ -26,7 +26,14 @@ test.after(async () => {
 
 test('a Reader sees no action buttons and no application links', async () => {
   const page = await s.newPage(browser);
-  await s.signIn(page, 'bob');
+  // A link to an instance page asks to sign in first, then shows that page.
+  await page.goto(`/ui/compute/instances/${OTHER}`);
+  await page.getByLabel('User name').fill('bob');
+  await page.getByLabel('Password').fill(s.PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.locator('#details').waitFor();
+  assert.equal(await page.title(), `${OTHER} · ComputeHub Studio`);
+  await page.getByRole('link', { name: 'Compute', exact: true }).first().click();
   const row = page.locator(`tr[data-name="${OTHER}"]`);
   await row.waitFor();
   await s.waitFor('the state', async () => (await s.rowState(page, OTHER).getAttribute('data-state')) === 'Running');

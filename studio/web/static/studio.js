@@ -85,7 +85,7 @@ async function api(method, path, body) {
   if (!res.ok) {
     const e = (data && data.error) || {};
     const err = new ApiError(res.status, e.code || String(res.status), e.message || res.statusText || 'request failed', e.target);
-    if (res.status === 401 && path !== '/chub/v1/session') { signedOut(err.message); }
+    if (res.status === 401 && st.me && path !== '/chub/v1/session') signedOut(err.message, true);
     throw err;
   }
   return data;
@@ -217,10 +217,12 @@ $('#signout').addEventListener('click', async () => {
   try { await api('DELETE', '/chub/v1/session'); } catch { /* signed out anyway */ }
   signedOut('');
 });
-function signedOut(msg) {
+// signedOut shows the sign-in page; keep leaves the address as it is, so
+// that signing in again returns to the same page.
+function signedOut(msg, keep) {
   st.me = null;
   $('#topbar-right').hidden = true;
-  history.replaceState(null, '', '/ui/signin');
+  if (!keep) history.replaceState(null, '', '/ui/signin');
   renderSignIn(msg ? new ApiError(401, 'SignedOut', msg) : '');
 }
 
