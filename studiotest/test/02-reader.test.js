@@ -100,3 +100,21 @@ test('an administrator signs in with an API token and creates an instance assign
   assert.deepEqual(page.errors, []);
   await s.deleteCompute('st-for-alice');
 });
+
+test('the workspace switcher shows the instances of the chosen workspace', async () => {
+  const ws2 = s.WS.replace(/\/workspaces\/default$/, '/workspaces/st-ws2');
+  await s.admin('PUT', ws2, { location: 'local', properties: { friendlyName: 'Second workspace' } });
+  try {
+    const page = await s.newPage(browser);
+    await s.signIn(page, 'alice');
+    await page.locator(`tr[data-name="${OTHER}"]`).waitFor();
+    await page.getByLabel('Workspace').selectOption({ label: 'Second workspace' });
+    await page.getByText('No compute instances yet.').waitFor();
+    assert.match(page.url(), /\/ui\/compute\?ws=st-ws2$/);
+    await page.getByLabel('Workspace').selectOption('default');
+    await page.locator(`tr[data-name="${OTHER}"]`).waitFor();
+    assert.deepEqual(page.errors, []);
+  } finally {
+    await s.admin('DELETE', ws2);
+  }
+});
