@@ -68,6 +68,7 @@ test('creates an instance from the form, the name checked as typed, and sees it 
   assert.equal(await row.locator('[data-col=by]').textContent(), 'alice');
   // Applications are offered to their user; the administrator's instance offers alice none.
   await row.getByRole('link', { name: 'Jupyter', exact: true }).waitFor();
+  assert.equal(await row.getByRole('link', { name: 'Terminal', exact: true }).getAttribute('href'), `/ui/compute/instances/${NAME}?tab=terminal`);
   assert.equal(await page.locator(`tr[data-name="${OTHER}"] .app-link`).count(), 0);
   await s.screenshot(page, 'compute-page.png');
 });

@@ -300,7 +300,8 @@ function confirmDialog(title, text, okLabel) {
     const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
     const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'dlg-title' },
       h('h2', { id: 'dlg-title' }, title), h('p', {}, text), h('div', { class: 'dialog-actions' }, cancel, ok));
-    const done = v => { dlg.close(); dlg.remove(); resolve(v); };
+    const back = document.activeElement;
+    const done = v => { dlg.close(); dlg.remove(); if (back && back.isConnected) back.focus(); resolve(v); };
     ok.addEventListener('click', () => done(true));
     cancel.addEventListener('click', () => done(false));
     dlg.addEventListener('cancel', e => { e.preventDefault(); done(false); });
@@ -357,7 +358,7 @@ function renderList() {
   const listErr = h('div', { 'aria-live': 'polite' });
   const rows = new Map();
 
-  const visible = () => st.computes.filter(c => props(c).state !== undefined || true).filter(c => !st.onlyMine || isMine(c));
+  const visible = () => st.computes.filter(c => !st.onlyMine || isMine(c));
   const selectedComputes = () => st.computes.filter(c => st.selected.has(c.name));
 
   function cells(c) {
@@ -366,7 +367,8 @@ function renderList() {
     return [
       ['name', c.name, () => h('a', { href: '/ui/compute/instances/' + encodeURIComponent(c.name), 'data-link': true, class: 'name-link' }, c.name)],
       ['state', stateOf(c), () => stateBadge(stateOf(c))],
-      ['apps', apps.map(a => a.displayName + a.endpointUri).join('|'), () => apps.length ? h('span', { class: 'apps' }, apps.map(a => h('a', { href: a.endpointUri, target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName))) : h('span', { class: 'muted' }, '—')],
+      ['apps', apps.map(a => a.displayName + a.endpointUri).join('|'), () => apps.length ? h('span', { class: 'apps' }, apps.map(a => h('a', { href: a.endpointUri, target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName)),
+        h('a', { href: '/ui/compute/instances/' + encodeURIComponent(c.name) + '?tab=terminal', 'data-link': true, class: 'app-link' }, 'Terminal')) : h('span', { class: 'muted' }, '—')],
       ['size', p.vmSize, () => h('span', {}, h('span', { class: 'mono' }, p.vmSize || '—'), h('br'), h('span', { class: 'muted small' }, sizeText(p.vmSize)))],
       ['by', (p.createdBy && p.createdBy.userName) || '', () => (p.createdBy && p.createdBy.userName) || '—'],
       ['assigned', assignedName(c), () => assignedName(c)],
@@ -606,7 +608,8 @@ function renderInstance(name) {
         row('Last operation', lo ? `${lo.operationName} · ${lo.operationStatus} · ${fmtDate(lo.operationTime)}` : ''))),
       h('div', {},
         h('section', { class: 'card' }, h('h2', {}, 'Applications'),
-          apps.length && running ? h('ul', { class: 'app-list' }, apps.map(a => h('li', {}, h('a', { href: a.endpointUri, target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName))))
+          apps.length && running ? h('ul', { class: 'app-list' }, apps.map(a => h('li', {}, h('a', { href: a.endpointUri, target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName))),
+            h('li', {}, h('a', { href: '/ui/compute/instances/' + encodeURIComponent(c.name) + '?tab=terminal', 'data-link': true, class: 'app-link' }, 'Terminal')))
             : h('p', { class: 'muted' }, !mayOpenApps(c) ? 'Only the instance’s user can open its applications.' : running ? 'No applications.' : 'Applications are available while the instance runs.')),
         h('section', { class: 'card' }, h('h2', {}, 'SSH access'),
           sshCmd ? h('div', { class: 'copy-row' }, h('code', { id: 'ssh-command' }, sshCmd), copyBtn) : h('p', { class: 'muted' }, 'SSH is not enabled on this instance.')),
