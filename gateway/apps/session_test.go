@@ -18,9 +18,9 @@ func TestSessionSealOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0)
-	in := session{UserID: "u1", ComputeID: "c1", TokenHash: "abc", Expires: now.Add(time.Hour).Unix()}
+	in := session{UserID: "user-one", ComputeID: "c1", TokenHash: "token-hash-abc", Expires: now.Add(time.Hour).Unix()}
 	v := s.seal(in)
-	if strings.Contains(v, "abc") || strings.Contains(v, "u1") {
+	if strings.Contains(v, "token-hash") || strings.Contains(v, "user-one") {
 		t.Fatalf("the cookie %q shows its content", v)
 	}
 	out, err := s.open(v, now)
