@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
@@ -121,10 +120,20 @@ func (g *gate) serverConfig() *ssh.ServerConfig {
 func (g *gate) handle(nc net.Conn) {
 	nc = withQuickAck(nc)
 	nc.SetDeadline(time.Now().Add(g.m.cfg.HandshakeTimeout))
-	sconn, chans, reqs, err := ssh.NewServerConn(nc, g.serverConfig())
+	cfg := g.serverConfig()
+	refused := false // a key or user was refused during this handshake
+	check := cfg.PublicKeyCallback
+	cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		perms, err := check(meta, key)
+		if err != nil {
+			refused = true
+		}
+		return perms, err
+	}
+	sconn, chans, reqs, err := ssh.NewServerConn(nc, cfg)
 	if err != nil {
 		g.m.log.Debug("ssh handshake failed", "port", g.port, "remote", nc.RemoteAddr(), "err", err)
-		if g.m.cfg.Audit != nil && strings.Contains(err.Error(), "unable to authenticate") {
+		if g.m.cfg.Audit != nil && refused {
 			g.m.cfg.Audit(g.ctx, g.computeID, "Denied", nc.RemoteAddr().String())
 		}
 		return
