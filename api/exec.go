@@ -13,24 +13,9 @@ import (
 // instance (see package streamproto for the messages). Only the instance's
 // own user may exec.
 func (s *Server) exec(w http.ResponseWriter, r *http.Request, p params) error {
-	ws, err := s.workspace(r, p)
+	c, err := s.openable(r, p, "run commands in it")
 	if err != nil {
 		return err
-	}
-	if err := s.authorize(r, chub.ActionComputeAppAccess, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
-		return err
-	}
-	c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
-	if err != nil {
-		return err
-	}
-	u := caller(r)
-	if c.Owner() != u.ID {
-		return chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
-			"only the user of compute %q may run commands in it; %s is not", c.Name, u.Name)
-	}
-	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
-		return chub.Conflict("InvalidComputeState", "name", "compute %q is %s; start it first (chub computetarget start computeinstance -n %s)", c.Name, c.State, c.Name)
 	}
 	agentConn, err := s.agents.Websocket(r.Context(), c.ID, "/v1/exec")
 	if err != nil {
@@ -53,6 +38,31 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, p params) error {
 	agentConn.Close(websocket.StatusNormalClosure, "")
 	client.Close(websocket.StatusNormalClosure, "")
 	return nil
+}
+
+// openable loads the instance a caller wants to open (exec, terminal):
+// they need the applicationaccess action and to be its user, and it must
+// run. what says what was refused ("open its terminal").
+func (s *Server) openable(r *http.Request, p params, what string) (*chub.Compute, error) {
+	ws, err := s.workspace(r, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(r, chub.ActionComputeAppAccess, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
+		return nil, err
+	}
+	c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
+	if err != nil {
+		return nil, err
+	}
+	if u := caller(r); c.Owner() != u.ID {
+		return nil, chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
+			"only the user of compute %q may %s; %s is not", c.Name, what, u.Name)
+	}
+	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
+		return nil, chub.Conflict("InvalidComputeState", "name", "compute %q is %s; start it first (chub computetarget start computeinstance -n %s)", c.Name, c.State, c.Name)
+	}
+	return c, nil
 }
 
 // relay copies messages from src to dst until either side ends.

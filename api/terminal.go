@@ -18,24 +18,9 @@ import (
 // starts a new login shell; with one it re-attaches to that shell. Only
 // the instance's own user may open its terminal.
 func (s *Server) terminal(w http.ResponseWriter, r *http.Request, p params) error {
-	ws, err := s.workspace(r, p)
+	c, err := s.openable(r, p, "open its terminal")
 	if err != nil {
 		return err
-	}
-	if err := s.authorize(r, chub.ActionComputeAppAccess, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
-		return err
-	}
-	c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
-	if err != nil {
-		return err
-	}
-	u := caller(r)
-	if c.Owner() != u.ID {
-		return chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
-			"only the user of compute %q may open its terminal; %s is not", c.Name, u.Name)
-	}
-	if c.State != chub.StateRunning && c.State != chub.StateJobRunning {
-		return chub.Conflict("InvalidComputeState", "name", "compute %q is %s; start it first (chub computetarget start computeinstance -n %s)", c.Name, c.State, c.Name)
 	}
 	q := url.Values{}
 	in := r.URL.Query()
