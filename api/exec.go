@@ -21,18 +21,10 @@ func (s *Server) exec(w http.ResponseWriter, r *http.Request, p params) error {
 	if err != nil {
 		return chub.Errorf(chub.KindUnavailable, "AgentUnavailable", "name", "the agent of compute %q did not answer: %v", c.Name, err)
 	}
-	splice(w, r, agentConn)
-	return nil
-}
-
-// splice accepts the caller's websocket and relays messages both ways
-// between it and the agent's until either side ends; then both are closed
-// (for a terminal, closing the agent's side detaches: the shell keeps running).
-func splice(w http.ResponseWriter, r *http.Request, agentConn *websocket.Conn) {
 	defer agentConn.CloseNow()
 	client, err := websocket.Accept(w, r, nil)
 	if err != nil {
-		return // Accept has answered the client
+		return nil // Accept has answered the client
 	}
 	defer client.CloseNow()
 	client.SetReadLimit(-1)
@@ -45,6 +37,7 @@ func splice(w http.ResponseWriter, r *http.Request, agentConn *websocket.Conn) {
 	relay(ctx, client, agentConn)
 	agentConn.Close(websocket.StatusNormalClosure, "")
 	client.Close(websocket.StatusNormalClosure, "")
+	return nil
 }
 
 // openable loads the instance a caller wants to open (exec, terminal):

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
+
+	"github.com/coder/websocket"
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/streamproto"
@@ -58,7 +61,23 @@ func (s *Server) terminal(w http.ResponseWriter, r *http.Request, p params) erro
 	if err != nil {
 		return chub.Errorf(chub.KindUnavailable, "AgentUnavailable", "name", "the agent of compute %q did not open a terminal: %v", c.Name, err)
 	}
-	splice(w, r, agentConn)
+	defer agentConn.CloseNow()
+	client, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil // Accept has answered the client
+	}
+	defer client.CloseNow()
+	client.SetReadLimit(-1)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	go func() {
+		relay(ctx, agentConn, client)
+		cancel()
+	}()
+	relay(ctx, client, agentConn)
+	// Closing the agent's side detaches: the shell keeps running.
+	agentConn.Close(websocket.StatusNormalClosure, "")
+	client.Close(websocket.StatusNormalClosure, "")
 	return nil
 }
 

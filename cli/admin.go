@@ -355,3 +355,30 @@ func vmsizeCmd(g *globals) *cobra.Command {
 	})
 	return cmd
 }
+
+func usageCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "usage", Short: "Core usage and quota of the region"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "list", Args: cobra.NoArgs, Short: "List dedicated-core usage per VM family",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, s, err := g.connect()
+			if err != nil {
+				return err
+			}
+			us, err := c.Usages(cmd.Context(), s.Location)
+			if err != nil {
+				return err
+			}
+			if g.json() {
+				return g.printJSON(us)
+			}
+			w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "NAME\tUSED\tLIMIT")
+			for _, u := range us {
+				fmt.Fprintf(w, "%s\t%d\t%d\n", u.Name.LocalizedValue, u.CurrentValue, u.Limit)
+			}
+			return w.Flush()
+		},
+	})
+	return cmd
+}

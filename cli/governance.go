@@ -226,7 +226,7 @@ func roleCmd(g *globals) *cobra.Command {
 }
 
 func quotaCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "quota", Aliases: []string{"usage"}, Short: "Dedicated-core usage and quotas per VM family and region"}
+	cmd := &cobra.Command{Use: "quota", Short: "Dedicated-core quotas per VM family and region"}
 	list := &cobra.Command{
 		Use: "list", Short: "List limits and usage", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
