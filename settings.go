@@ -3,6 +3,7 @@ package chub
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -197,7 +198,8 @@ func ParseISODuration(s string) (time.Duration, error) {
 			continue
 		}
 		var n int64
-		if _, err := fmt.Sscan(m[i+1], &n); err != nil || n > 1e6 {
+		// Each part at most a million, and the sum within a Duration.
+		if _, err := fmt.Sscan(m[i+1], &n); err != nil || n > 1e6 || time.Duration(n) > (math.MaxInt64-d)/u {
 			return 0, fmt.Errorf("%q is not an ISO 8601 duration such as PT120M", s)
 		}
 		d += time.Duration(n) * u
