@@ -389,7 +389,21 @@ func (s *Schedules) validate(t string) error {
 			if c.Recurrence.Frequency, err = oneOf(c.Recurrence.Frequency, it+"recurrence.frequency", "Minute", "Hour", "Day", "Week", "Month"); err != nil {
 				return err
 			}
+			if c.Recurrence.Interval < 0 {
+				return Invalid("InvalidSchedule", it+"recurrence.interval", "a recurrence interval must be 1 or more, got %d", c.Recurrence.Interval)
+			}
 			if r := c.Recurrence.Schedule; r != nil {
+				for _, f := range []struct {
+					name   string
+					vals   []int
+					lo, hi int
+				}{{"hours", r.Hours, 0, 23}, {"minutes", r.Minutes, 0, 59}, {"monthDays", r.MonthDays, 1, 31}} {
+					for _, v := range f.vals {
+						if v < f.lo || v > f.hi {
+							return Invalid("InvalidSchedule", it+"recurrence.schedule."+f.name, "recurrence %s must be %d-%d, got %d", f.name, f.lo, f.hi, v)
+						}
+					}
+				}
 				for j, d := range r.WeekDays {
 					if r.WeekDays[j], err = oneOf(d, it+"recurrence.schedule.weekDays", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"); err != nil {
 						return err
