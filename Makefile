@@ -3,6 +3,8 @@
 SHELL := /bin/bash
 BIN   := bin/chub
 GO    ?= go
+# seccomp: libcontainer's seccomp filters (cgo, libseccomp-dev).
+TAGS  ?= seccomp
 DATA  ?= ./data
 LISTEN ?= 127.0.0.1:8443
 
@@ -11,7 +13,7 @@ LISTEN ?= 127.0.0.1:8443
 all: build
 
 build:
-	CGO_ENABLED=1 $(GO) build -o $(BIN) ./cmd/chub
+	CGO_ENABLED=1 $(GO) build -tags '$(TAGS)' -o $(BIN) ./cmd/chub
 
 # Installs the few system packages the local runtime and the tests use.
 setup:
@@ -25,7 +27,7 @@ lint:
 	$(GO) vet ./...
 
 test-go: build
-	CHUB_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 45m ./...
+	CHUB_BIN=$(abspath $(BIN)) $(GO) test -tags '$(TAGS)' -count=1 -timeout 45m ./...
 
 test-sdk: build
 	CHUB_BIN=$(abspath $(BIN)) bash sdktest/run.sh

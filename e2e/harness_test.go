@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		chubBin = filepath.Join(dir, "chub")
-		cmd := exec.Command("go", "build", "-o", chubBin, "../cmd/chub")
+		cmd := exec.Command("go", "build", "-tags", "seccomp", "-o", chubBin, "../cmd/chub")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			panic(err)

@@ -11,6 +11,7 @@ set -euo pipefail
 want=(
   sudo                 # azureuser's sudo inside instances
   gcc libc6-dev        # cgo, for embedded libcontainer
+  libseccomp-dev       # libcontainer's seccomp filter for instances (go build -tags seccomp)
   curl                 # make run waits for the server with it
   nodejs npm           # the Azure SDK test suite
   openssh-client       # SSH tests with the real OpenSSH client

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter" // the C half of "chub init"
+	"github.com/opencontainers/runc/libcontainer/seccomp"
 	"golang.org/x/sys/unix"
 
 	_ "github.com/opencontainers/cgroups/devices" // device rules for the fs cgroup manager
@@ -104,6 +105,9 @@ func New(cfg Config) (*Runtime, error) {
 		}
 	}
 	r := &Runtime{cfg: cfg, log: cfg.Logger, locks: make(map[string]*sync.Mutex)}
+	if !seccomp.Enabled {
+		r.log.Error("this chub binary was built without seccomp support: instances run WITHOUT a seccomp filter; build it with `make build` (CGO_ENABLED=1 go build -tags seccomp, with libseccomp-dev installed)")
+	}
 	r.recover()
 	return r, nil
 }

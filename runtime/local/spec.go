@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/seccomp"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -78,6 +79,9 @@ func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
 	}
 	res.Pids = &specs.LinuxPids{Limit: &pids}
 	s.Linux.Resources = res
+	if seccomp.Enabled {
+		s.Linux.Seccomp = seccompProfile()
+	}
 	return s
 }
 
