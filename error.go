@@ -17,6 +17,8 @@ const (
 	KindNotFound                    // the resource does not exist (404)
 	KindConflict                    // the resource's state forbids it (409)
 	KindUnavailable                 // the service cannot do it now (503)
+	KindTooLarge                    // the request body is over the limit (413)
+	KindTooManyRequests             // the caller must wait before trying again (429)
 )
 
 // Error is the one error type of the domain. Code is the Azure error code

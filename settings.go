@@ -379,8 +379,11 @@ func (s *Schedules) validate(t string) error {
 		}
 		switch c.TriggerType {
 		case "Cron":
-			if c.Cron == nil || len(strings.Fields(c.Cron.Expression)) != 5 {
+			if c.Cron == nil {
 				return Invalid("InvalidSchedule", it+"cron.expression", "a Cron schedule needs a five-field cron expression such as \"0 18 * * 1-5\"")
+			}
+			if _, err := ParseCron(c.Cron.Expression); err != nil {
+				return Invalid("InvalidSchedule", it+"cron.expression", "%v", err)
 			}
 		case "Recurrence":
 			if c.Recurrence == nil {
@@ -388,9 +391,6 @@ func (s *Schedules) validate(t string) error {
 			}
 			if c.Recurrence.Frequency, err = oneOf(c.Recurrence.Frequency, it+"recurrence.frequency", "Minute", "Hour", "Day", "Week", "Month"); err != nil {
 				return err
-			}
-			if c.Recurrence.Interval < 0 {
-				return Invalid("InvalidSchedule", it+"recurrence.interval", "a recurrence interval must be 1 or more, got %d", c.Recurrence.Interval)
 			}
 			if r := c.Recurrence.Schedule; r != nil {
 				for _, f := range []struct {
@@ -409,6 +409,9 @@ func (s *Schedules) validate(t string) error {
 						return err
 					}
 				}
+			}
+			if c.Recurrence.Interval < 1 {
+				return Invalid("InvalidSchedule", it+"recurrence.interval", "a recurrence interval must be 1 or more (every N %ss), got %d", strings.ToLower(c.Recurrence.Frequency), c.Recurrence.Interval)
 			}
 		}
 	}

@@ -60,6 +60,12 @@ func (s *Server) putWorkspace(w http.ResponseWriter, r *http.Request, p params) 
 	if body.Location != "" && !strings.EqualFold(strings.ReplaceAll(body.Location, " ", ""), s.cfg.Region) {
 		return chub.Invalid("LocationNotAvailable", "location", "location %q is not served here; this server's region is %q", body.Location, s.cfg.Region)
 	}
+	if err := chub.ValidateTags(body.Tags); err != nil {
+		return err
+	}
+	if err := chub.ValidateDescription(body.Properties.Description, "properties.description"); err != nil {
+		return err
+	}
 	now := time.Now().UTC()
 	ws := &chub.Workspace{ID: lifecycle.NewID(), Scope: scope, Location: s.cfg.Region, Description: body.Properties.Description,
 		FriendlyName: body.Properties.FriendlyName, Tags: body.Tags, CreatedBy: caller(r).Principal(), CreatedAt: now, ModifiedAt: now}

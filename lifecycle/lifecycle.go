@@ -96,6 +96,12 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 		return nil, nil, false, err
 	}
 	scope = ws.Scope
+	if err := chub.ValidateTags(req.Tags); err != nil {
+		return nil, nil, false, err
+	}
+	if err := chub.ValidateDescription(req.Description, "properties.description"); err != nil {
+		return nil, nil, false, err
+	}
 	existing, err := s.Store.GetCompute(ctx, scope, name)
 	if err == nil {
 		c, err := s.update(ctx, caller, existing, req)
