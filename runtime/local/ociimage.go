@@ -134,9 +134,13 @@ func ImportImage(root, name, path string) error {
 	return os.Rename(tmpFile, filepath.Join(dir, "image.json"))
 }
 
+// digestRE is the OCI digest grammar (algorithm ":" encoded): no '/', and
+// no "." or ".." that would lead a blob or layer path out of its directory.
+var digestRE = regexp.MustCompile(`^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$`)
+
 func blobPath(layout, digest string) (string, error) {
-	alg, hex, ok := strings.Cut(digest, ":")
-	if !ok || alg == "" || hex == "" || strings.ContainsAny(digest, "/\\") {
+	alg, hex, _ := strings.Cut(digest, ":")
+	if !digestRE.MatchString(digest) {
 		return "", fmt.Errorf("bad digest %q", digest)
 	}
 	return filepath.Join(layout, "blobs", alg, hex), nil
@@ -209,13 +213,13 @@ func pickManifest(ms []ociDescriptor) (ociDescriptor, error) {
 
 // unpackLayer unpacks a layer blob once into <root>/layers.
 func unpackLayer(root, layout, digest string) error {
+	src, err := blobPath(layout, digest) // checks the digest before it names a layer directory
+	if err != nil {
+		return err
+	}
 	dest := layerDir(root, digest)
 	if _, err := os.Stat(dest); err == nil {
 		return nil
-	}
-	src, err := blobPath(layout, digest)
-	if err != nil {
-		return err
 	}
 	f, err := os.Open(src)
 	if err != nil {
@@ -361,7 +365,11 @@ func extractLayer(tr *tar.Reader, dest string) error {
 			continue
 		}
 		if strings.HasPrefix(base, whiteoutPrefix) {
-			wh := filepath.Join(filepath.Dir(target), strings.TrimPrefix(base, whiteoutPrefix))
+			hidden := strings.TrimPrefix(base, whiteoutPrefix)
+			if hidden == "" || hidden == "." || hidden == ".." {
+				return fmt.Errorf("whiteout %q names no file", h.Name)
+			}
+			wh := filepath.Join(filepath.Dir(target), hidden)
 			os.RemoveAll(wh)
 			if err := unix.Mknod(wh, unix.S_IFCHR, 0); err != nil {
 				return fmt.Errorf("whiteout %s: %w", h.Name, err)
