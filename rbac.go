@@ -49,20 +49,23 @@ type AuditFilter struct {
 	Limit     int
 }
 
-// Quota is a dedicated-core limit in a region: per VM family, or for the
-// whole region when Family is empty.
+// Quota is a dedicated-core limit of a subscription in a region, as in
+// Azure: per VM family, or for all families when Family is empty.
 type Quota struct {
-	Location string
-	Family   string
-	Limit    int64
+	Subscription string
+	Location     string
+	Family       string
+	Limit        int64
 }
 
-// QuotaHold is the cores an instance holds against its region's quota.
+// QuotaHold is the cores an instance holds against its subscription's
+// quota in its region.
 type QuotaHold struct {
-	HolderID string
-	Location string
-	Family   string
-	Cores    int64
+	HolderID     string
+	Subscription string
+	Location     string
+	Family       string
+	Cores        int64
 }
 
 // The dedicated-core limits in force until an administrator sets others.
@@ -71,7 +74,7 @@ const (
 	DefaultRegionQuota int64 = 200
 )
 
-// Usage is the cores held in a region: per family and in total.
+// Usage is the cores a subscription holds in a region: per family and in total.
 type Usage struct {
 	ByFamily map[string]int64
 	Total    int64
@@ -81,7 +84,7 @@ type Usage struct {
 func QuotaExceeded(family string, requested, used, limit int64) *Error {
 	what := "family " + family
 	if family == "" {
-		what = "the region's total"
+		what = "the subscription's regional total"
 	}
 	return Conflict("QuotaExceeded", "properties.properties.vmSize",
 		"Operation could not be completed as it results in exceeding approved %s quota: requested %d cores, %d in use, limit %d. Delete instances, stop instances created with releaseQuotaOnStop, or ask an administrator to raise the quota (chub quota set).",

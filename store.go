@@ -62,11 +62,13 @@ type Store interface {
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
-	ListQuotas(ctx context.Context, location string) ([]Quota, error)
+	// ListQuotas lists the limits set for a subscription in a location.
+	ListQuotas(ctx context.Context, subscription, location string) ([]Quota, error)
 	SetQuota(ctx context.Context, q Quota) error
-	Usage(ctx context.Context, location string) (Usage, error)
-	// HoldQuota takes cores for a holder if the limits allow, atomically;
-	// holding again what is already held is a no-op.
+	// Usage sums the cores a subscription holds in a location.
+	Usage(ctx context.Context, subscription, location string) (Usage, error)
+	// HoldQuota takes cores for a holder if its subscription's limits
+	// allow, atomically; holding again what is already held is a no-op.
 	HoldQuota(ctx context.Context, h QuotaHold) error
 	ReleaseQuota(ctx context.Context, holderID string) error
 

@@ -115,6 +115,23 @@ func (a *RBAC) Roles(ctx context.Context) ([]chub.RoleDefinition, error) {
 
 // Permitted reports whether u may do action at scope.
 func (a *RBAC) Permitted(ctx context.Context, u *chub.User, action, scope string) (bool, error) {
+	return a.permitted(ctx, u, action, func(assigned string) bool { return ScopeCovers(assigned, scope) })
+}
+
+// PermittedWithin reports whether u may do action at scope or anywhere
+// below it: a role that allows it is assigned to u at scope, above it, or
+// at a resource group, workspace or compute beneath it. It answers reads
+// of what belongs to a whole subscription but serves every workspace in
+// it, such as the region's VM size catalog.
+func (a *RBAC) PermittedWithin(ctx context.Context, u *chub.User, action, scope string) (bool, error) {
+	return a.permitted(ctx, u, action, func(assigned string) bool {
+		return ScopeCovers(assigned, scope) || ScopeCovers(scope, assigned)
+	})
+}
+
+// permitted reports whether a role assigned to u at a scope that applies
+// allows the action.
+func (a *RBAC) permitted(ctx context.Context, u *chub.User, action string, applies func(assigned string) bool) (bool, error) {
 	assignments, err := a.Store.ListRoleAssignments(ctx, u.ID)
 	if err != nil {
 		return false, err
@@ -132,7 +149,7 @@ func (a *RBAC) Permitted(ctx context.Context, u *chub.User, action, scope string
 	}
 	for _, as := range assignments {
 		role, ok := byID[strings.ToLower(as.RoleDefinitionID)]
-		if ok && ScopeCovers(as.Scope, scope) && Allows(role, action) {
+		if ok && applies(as.Scope) && Allows(role, action) {
 			return true, nil
 		}
 	}

@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"testing"
 
 	"github.com/computehub/chub"
@@ -86,6 +87,56 @@ func TestMatchAndScope(t *testing.T) {
 	} {
 		if got := ScopeCovers(tc.scope, tc.resource); got != tc.want {
 			t.Errorf("ScopeCovers(%q, %q) = %v; want %v", tc.scope, tc.resource, got, tc.want)
+		}
+	}
+}
+
+// assignments is the part of chub.Store that RBAC reads.
+type assignments struct {
+	chub.Store
+	list []chub.RoleAssignment
+}
+
+func (s assignments) ListRoleAssignments(_ context.Context, principal string) ([]chub.RoleAssignment, error) {
+	var out []chub.RoleAssignment
+	for _, a := range s.list {
+		if principal == "" || a.PrincipalID == principal {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (assignments) ListRoleDefinitions(context.Context) ([]chub.RoleDefinition, error) {
+	return nil, nil
+}
+
+func TestPermittedWithin(t *testing.T) {
+	ws := "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws"
+	a := &RBAC{Store: assignments{list: []chub.RoleAssignment{
+		{PrincipalID: "wendy", RoleDefinitionID: ContributorID, Scope: ws},
+		{PrincipalID: "olga", RoleDefinitionID: OwnerID, Scope: "/subscriptions/other"},
+		{PrincipalID: "rita", RoleDefinitionID: ReaderID, Scope: "/subscriptions/S"},
+		{PrincipalID: "carl", RoleDefinitionID: OwnerID, Scope: ws + "/computes/c1"},
+	}}}
+	for _, tc := range []struct {
+		user          string
+		within, exact bool
+	}{
+		{"wendy", true, false}, // a Contributor of a workspace in s
+		{"olga", false, false}, // Owner of another subscription
+		{"rita", true, true},   // Reader of the whole subscription
+		{"carl", true, false},  // Owner of one compute in s
+		{"nobody", false, false},
+	} {
+		u := &chub.User{ID: tc.user, Name: tc.user}
+		within, err := a.PermittedWithin(context.Background(), u, chub.ActionVMSizesRead, "/subscriptions/s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact, _ := a.Permitted(context.Background(), u, chub.ActionVMSizesRead, "/subscriptions/s")
+		if within != tc.within || exact != tc.exact {
+			t.Errorf("%s: PermittedWithin %v, Permitted %v; want %v and %v", tc.user, within, exact, tc.within, tc.exact)
 		}
 	}
 }

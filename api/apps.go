@@ -52,8 +52,10 @@ func checkCustomServices(c *chub.Compute, list []chub.CustomService) error {
 }
 
 // updateCustomServices answers POST .../computes/{name}/customServices: the
-// body, a list of custom services, replaces the instance's. The instance's
-// user and administrators may change them.
+// body, a list of custom services, replaces the instance's. Their commands
+// run inside the instance, so only its user may change them: an
+// administrator manages an instance but does not run code in it (the same
+// rule as for opening it).
 func (s *Server) updateCustomServices(w http.ResponseWriter, r *http.Request, p params) error {
 	ws, err := s.workspace(r, p)
 	if err != nil {
@@ -74,9 +76,9 @@ func (s *Server) updateCustomServices(w http.ResponseWriter, r *http.Request, p 
 		if err != nil {
 			return err
 		}
-		if u := caller(r); c.Owner() != u.ID && !u.Admin {
+		if u := caller(r); c.Owner() != u.ID {
 			return chub.Errorf(chub.KindForbidden, "AuthorizationFailed", c.ResourceID(),
-				"only the user of compute %q or an administrator may change its custom services; %s is neither", c.Name, u.Name)
+				"only the user of compute %q may change its custom services, since they run inside it; %s is not its user (ask them to change the services)", c.Name, u.Name)
 		}
 		if c.Desired == chub.DesiredDeleted {
 			return chub.Conflict("InvalidComputeState", "name", "compute %q is being deleted", c.Name)

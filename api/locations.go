@@ -20,11 +20,24 @@ func (s *Server) vmSizes(w http.ResponseWriter, r *http.Request, p params) error
 	if err := s.checkLocation(p); err != nil {
 		return err
 	}
-	if err := s.authorize(r, chub.ActionVMSizesRead, "/subscriptions/"+p["sub"]); err != nil {
+	if err := s.authorizeWithin(r, chub.ActionVMSizesRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"value": s.cfg.Catalog().Sizes()})
 	return nil
+}
+
+// authorizeWithin authorizes a read of something that belongs to a whole
+// subscription but serves every workspace in it (the size catalog, the
+// cores used and left): whoever holds a role allowing it at the
+// subscription, or at a resource group, workspace or compute in it, may
+// read it. A workspace's Contributor needs both to create an instance there.
+func (s *Server) authorizeWithin(r *http.Request, action, sub string) error {
+	ok, err := s.rbac().PermittedWithin(r.Context(), caller(r), action, sub)
+	if err != nil || ok {
+		return err
+	}
+	return s.authorize(r, action, sub)
 }
 
 type usageName struct {
@@ -42,9 +55,10 @@ type usage struct {
 	Name                 usageName `json:"name"`
 }
 
-// limits returns the region's family limits and total, defaults filled in.
-func (s *Server) limits(r *http.Request) (map[string]int64, int64, error) {
-	qs, err := s.cfg.Store.ListQuotas(r.Context(), s.cfg.Region)
+// limits returns a subscription's family limits and total in the
+// region, defaults filled in.
+func (s *Server) limits(r *http.Request, sub string) (map[string]int64, int64, error) {
+	qs, err := s.cfg.Store.ListQuotas(r.Context(), sub, s.cfg.Region)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -69,14 +83,14 @@ func (s *Server) usages(w http.ResponseWriter, r *http.Request, p params) error 
 	if err := s.checkLocation(p); err != nil {
 		return err
 	}
-	if err := s.authorize(r, chub.ActionUsagesRead, "/subscriptions/"+p["sub"]); err != nil {
+	if err := s.authorizeWithin(r, chub.ActionUsagesRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
-	used, err := s.cfg.Store.Usage(r.Context(), s.cfg.Region)
+	used, err := s.cfg.Store.Usage(r.Context(), p["sub"], s.cfg.Region)
 	if err != nil {
 		return err
 	}
-	limits, total, err := s.limits(r)
+	limits, total, err := s.limits(r, p["sub"])
 	if err != nil {
 		return err
 	}
@@ -123,7 +137,7 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request, p params) error 
 	if err := s.authorize(r, chub.ActionQuotasRead, "/subscriptions/"+p["sub"]); err != nil {
 		return err
 	}
-	limits, total, err := s.limits(r)
+	limits, total, err := s.limits(r, p["sub"])
 	if err != nil {
 		return err
 	}
@@ -138,14 +152,27 @@ func (s *Server) quotas(w http.ResponseWriter, r *http.Request, p params) error 
 	return nil
 }
 
-// updateQuotas sets limits: POST .../locations/{loc}/updateQuotas
+// updateQuotas sets the limits of the subscription in the URL:
+// POST .../locations/{loc}/updateQuotas
 // {"value":[{"id": ".../quotas/{family or totalCores}", "type", "limit", "unit"}]},
-// answering a status per item as Azure does.
+// answering a status per item as Azure does. Quotas are the subscription's
+// own; who may update them there may lower them, but raising a limit takes
+// the right at / (the server's administrators grant capacity, as Azure's
+// quota requests do): otherwise the item's status is
+// InvalidQuotaExceedsSubscriptionLimit.
 func (s *Server) updateQuotas(w http.ResponseWriter, r *http.Request, p params) error {
 	if err := s.checkLocation(p); err != nil {
 		return err
 	}
 	if err := s.authorize(r, chub.ActionQuotaWrite, "/subscriptions/"+p["sub"]); err != nil {
+		return err
+	}
+	raise, err := s.rbac().Permitted(r.Context(), caller(r), chub.ActionQuotaWrite, chub.RootScope)
+	if err != nil {
+		return err
+	}
+	current, currentTotal, err := s.limits(r, p["sub"])
+	if err != nil {
 		return err
 	}
 	var body struct {
@@ -175,11 +202,13 @@ func (s *Server) updateQuotas(w http.ResponseWriter, r *http.Request, p params) 
 			item.Status = "InvalidVMFamilyName"
 		case q.Limit < 0:
 			item.Status = "InvalidQuotaBelowClusterMinimum"
+		case !raise && total && q.Limit > currentTotal, !raise && !total && q.Limit > current[strings.ToLower(family)]:
+			item.Status = "InvalidQuotaExceedsSubscriptionLimit"
 		default:
 			if total {
 				family = ""
 			}
-			if err := s.cfg.Store.SetQuota(r.Context(), chub.Quota{Location: s.cfg.Region, Family: family, Limit: q.Limit}); err != nil {
+			if err := s.cfg.Store.SetQuota(r.Context(), chub.Quota{Subscription: p["sub"], Location: s.cfg.Region, Family: family, Limit: q.Limit}); err != nil {
 				return err
 			}
 			item.Status = "Success"

@@ -155,9 +155,15 @@ func (s *Server) listRoleDefs(w http.ResponseWriter, r *http.Request, scope stri
 	if f := r.URL.Query().Get("$filter"); strings.HasPrefix(f, "roleName eq ") {
 		name = strings.Trim(strings.TrimPrefix(f, "roleName eq "), "'")
 	}
+	// As Azure, the roles that can be assigned at the scope, and for
+	// whoever manages a scope, the custom ones made for scopes below it.
 	out := []roleDefJSON{}
 	for _, role := range roles {
-		if name == "" || strings.EqualFold(role.Name, name) {
+		below := false
+		for _, sc := range role.AssignableScopes {
+			below = below || access.ScopeCovers(scope, sc)
+		}
+		if (name == "" || strings.EqualFold(role.Name, name)) && (assignableAt(role, scope) || below) {
 			out = append(out, toRoleDefJSON(role))
 		}
 	}
@@ -211,8 +217,35 @@ func (s *Server) putRoleDef(w http.ResponseWriter, r *http.Request, scope, id st
 		if err := validScope(sc); err != nil {
 			return err
 		}
+	}
+	// As in Azure, changing a role needs write on every scope it was
+	// assignable at and every scope it will be: whoever controls only some
+	// of them must not change what it grants at the others.
+	old, err := s.customRole(r, role.ID)
+	if err != nil {
+		return err
+	}
+	check := role.AssignableScopes
+	if old != nil {
+		check = append(append([]string(nil), old.AssignableScopes...), role.AssignableScopes...)
+	}
+	for _, sc := range check {
 		if err := s.authorize(r, chub.ActionRoleDefWrite, sc); err != nil {
 			return err
+		}
+	}
+	if old != nil {
+		// A role cannot be narrowed below the scopes where it is assigned.
+		as, err := s.assignmentsOf(r, role.ID)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			if !assignableAt(role, a.Scope) {
+				return chub.Conflict("RoleDefinitionHasAssignments", "properties.assignableScopes",
+					"role %q is assigned at %q, which the new assignable scopes (%s) do not cover; delete that assignment first or keep a scope that covers it",
+					role.Name, a.Scope, strings.Join(role.AssignableScopes, ", "))
+			}
 		}
 	}
 	if err := s.cfg.Store.PutRoleDefinition(r.Context(), role); err != nil {
@@ -222,12 +255,55 @@ func (s *Server) putRoleDef(w http.ResponseWriter, r *http.Request, scope, id st
 	return nil
 }
 
-func (s *Server) deleteRoleDef(w http.ResponseWriter, r *http.Request, scope, id string) error {
-	if err := s.authorize(r, chub.ActionRoleDefDelete, scope); err != nil {
-		return err
+// customRole returns the stored custom role with this id, nil when none.
+func (s *Server) customRole(r *http.Request, id string) (*chub.RoleDefinition, error) {
+	custom, err := s.cfg.Store.ListRoleDefinitions(r.Context())
+	if err != nil {
+		return nil, err
 	}
+	for _, c := range custom {
+		if strings.EqualFold(c.ID, id) {
+			return &c, nil
+		}
+	}
+	return nil, nil
+}
+
+// assignmentsOf lists the assignments of a role, all principals.
+func (s *Server) assignmentsOf(r *http.Request, roleID string) ([]chub.RoleAssignment, error) {
+	all, err := s.cfg.Store.ListRoleAssignments(r.Context(), "")
+	if err != nil {
+		return nil, err
+	}
+	var out []chub.RoleAssignment
+	for _, a := range all {
+		if strings.EqualFold(a.RoleDefinitionID, roleID) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// assignableAt reports whether the role may be assigned at scope: one of
+// its assignable scopes is the scope or above it.
+func assignableAt(role chub.RoleDefinition, scope string) bool {
+	for _, sc := range role.AssignableScopes {
+		if access.ScopeCovers(sc, scope) {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteRoleDef deletes a custom role. It is authorized on every scope the
+// role is assignable at, whatever the URL's scope: a role assignable at /
+// is everyone's, and only who may write at / deletes it.
+func (s *Server) deleteRoleDef(w http.ResponseWriter, r *http.Request, scope, id string) error {
 	role, err := s.findRole(r, id)
 	if chub.IsNotFound(err) {
+		if err := s.authorize(r, chub.ActionRoleDefDelete, scope); err != nil {
+			return err
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
@@ -235,7 +311,15 @@ func (s *Server) deleteRoleDef(w http.ResponseWriter, r *http.Request, scope, id
 		return err
 	}
 	if !role.IsCustom {
+		if err := s.authorize(r, chub.ActionRoleDefDelete, scope); err != nil {
+			return err
+		}
 		return chub.Invalid("CannotDeleteBuiltInRole", "roleDefinitionId", "%q is a built-in role and cannot be deleted", role.Name)
+	}
+	for _, sc := range role.AssignableScopes {
+		if err := s.authorize(r, chub.ActionRoleDefDelete, sc); err != nil {
+			return err
+		}
 	}
 	if err := s.cfg.Store.DeleteRoleDefinition(r.Context(), role.ID); err != nil {
 		return err
@@ -297,6 +381,14 @@ func (s *Server) getAssignment(w http.ResponseWriter, r *http.Request, scope, id
 	if err != nil {
 		return err
 	}
+	// The assignment must be at or below the URL's scope, and the caller
+	// may read assignments at its own scope.
+	if !access.ScopeCovers(scope, a.Scope) {
+		return chub.NotFound("roleAssignmentId", "role assignment %s is not at or below %s", id, scope)
+	}
+	if err := s.authorize(r, chub.ActionRoleAssignRead, a.Scope); err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, toAssignmentJSON(a))
 	return nil
 }
@@ -324,11 +416,7 @@ func (s *Server) putAssignment(w http.ResponseWriter, r *http.Request, scope, id
 	if err != nil {
 		return err
 	}
-	assignable := false
-	for _, sc := range role.AssignableScopes {
-		assignable = assignable || access.ScopeCovers(sc, scope)
-	}
-	if !assignable {
+	if !assignableAt(role, scope) {
 		return chub.Invalid("InvalidScope", "scope", "role %q cannot be assigned at %s; its assignable scopes are %s", role.Name, scope, strings.Join(role.AssignableScopes, ", "))
 	}
 	if _, err := s.cfg.Store.UserByID(r.Context(), body.Properties.PrincipalID); err != nil {
@@ -357,6 +445,9 @@ func (s *Server) deleteAssignment(w http.ResponseWriter, r *http.Request, scope,
 	}
 	if !access.ScopeCovers(scope, a.Scope) {
 		return chub.NotFound("roleAssignmentId", "role assignment %s is not at or below %s", id, scope)
+	}
+	if err := s.authorize(r, chub.ActionRoleAssignDelete, a.Scope); err != nil {
+		return err
 	}
 	if err := s.cfg.Store.DeleteRoleAssignment(r.Context(), a.ID); err != nil {
 		return err

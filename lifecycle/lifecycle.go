@@ -137,6 +137,11 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 			return nil, nil, false, chub.Invalid("InvalidAssignedUser", "properties.properties.personalComputeInstanceSettings.assignedUser",
 				"assigned user %s in tenant %s does not exist; create the user first (chub user create)", a.AssignedUser.ObjectID, a.AssignedUser.TenantID)
 		}
+		// Custom services run inside the instance: only its user sets them.
+		if len(req.Settings.CustomServices) > 0 && u.ID != caller.ID {
+			return nil, nil, false, chub.Errorf(chub.KindForbidden, "AuthorizationFailed", "properties.properties.customServices",
+				"custom services run inside the instance, so only its user (%s) may set them; create it without customServices and let them add theirs", u.Name)
+		}
 	}
 	now := s.now()
 	c := &chub.Compute{
@@ -157,7 +162,7 @@ func (s *Service) CreateOrUpdate(ctx context.Context, caller *chub.User, scope c
 	}
 	// The instance holds its cores from creation to deletion (an instance
 	// is a one-node cluster on the region's quota ledger).
-	c.Quota = &chub.QuotaHold{HolderID: c.ID, Location: s.Region, Family: size.Family, Cores: int64(size.VCPUs)}
+	c.Quota = &chub.QuotaHold{HolderID: c.ID, Subscription: c.Scope.Subscription, Location: s.Region, Family: size.Family, Cores: int64(size.VCPUs)}
 	op := s.newOp(c, chub.OpCreate, caller)
 	c.ActiveOperation = op.ID
 	c.LastOperation = &chub.LastOperation{OperationName: chub.OpCreate, OperationTime: now, OperationStatus: string(chub.OpInProgress), OperationTrigger: chub.TriggerUser}
@@ -305,7 +310,7 @@ func (s *Service) quotaForAct(ctx context.Context, c *chub.Compute, op chub.Oper
 		if !ok {
 			return chub.Invalid("InvalidVmSize", "properties.properties.vmSize", "VM size %q is no longer offered; resize the instance", c.Settings.VMSize)
 		}
-		return s.Store.HoldQuota(ctx, chub.QuotaHold{HolderID: c.ID, Location: c.Location, Family: size.Family, Cores: int64(size.VCPUs)})
+		return s.Store.HoldQuota(ctx, chub.QuotaHold{HolderID: c.ID, Subscription: c.Scope.Subscription, Location: c.Location, Family: size.Family, Cores: int64(size.VCPUs)})
 	case chub.OpStop:
 		return s.Store.ReleaseQuota(ctx, c.ID)
 	}
@@ -340,9 +345,9 @@ func (s *Service) Resize(ctx context.Context, caller *chub.User, scope chub.Work
 		if err := s.Store.ReleaseQuota(ctx, c.ID); err != nil {
 			return nil, nil, err
 		}
-		if err := s.Store.HoldQuota(ctx, chub.QuotaHold{HolderID: c.ID, Location: c.Location, Family: size.Family, Cores: int64(size.VCPUs)}); err != nil {
+		if err := s.Store.HoldQuota(ctx, chub.QuotaHold{HolderID: c.ID, Subscription: c.Scope.Subscription, Location: c.Location, Family: size.Family, Cores: int64(size.VCPUs)}); err != nil {
 			// Take the old size's cores back: they were ours a moment ago.
-			s.Store.HoldQuota(context.WithoutCancel(ctx), chub.QuotaHold{HolderID: c.ID, Location: c.Location, Family: old.Family, Cores: int64(old.VCPUs)})
+			s.Store.HoldQuota(context.WithoutCancel(ctx), chub.QuotaHold{HolderID: c.ID, Subscription: c.Scope.Subscription, Location: c.Location, Family: old.Family, Cores: int64(old.VCPUs)})
 			return nil, nil, err
 		}
 	}

@@ -218,9 +218,10 @@ func (d *DB) ListAudit(ctx context.Context, f chub.AuditFilter) ([]chub.AuditEnt
 	return out, rows.Err()
 }
 
-// ListQuotas lists the limits set for a location.
-func (d *DB) ListQuotas(ctx context.Context, location string) ([]chub.Quota, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT location, family, core_limit FROM quotas WHERE location = ? ORDER BY family`, location)
+// ListQuotas lists the limits set for a subscription in a location.
+func (d *DB) ListQuotas(ctx context.Context, subscription, location string) ([]chub.Quota, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT subscription, location, family, core_limit FROM quotas WHERE subscription = ? AND location = ? ORDER BY family`,
+		subscription, location)
 	if err != nil {
 		return nil, fmt.Errorf("list quotas: %w", err)
 	}
@@ -228,7 +229,7 @@ func (d *DB) ListQuotas(ctx context.Context, location string) ([]chub.Quota, err
 	var out []chub.Quota
 	for rows.Next() {
 		var q chub.Quota
-		if err := rows.Scan(&q.Location, &q.Family, &q.Limit); err != nil {
+		if err := rows.Scan(&q.Subscription, &q.Location, &q.Family, &q.Limit); err != nil {
 			return nil, err
 		}
 		out = append(out, q)
@@ -238,15 +239,18 @@ func (d *DB) ListQuotas(ctx context.Context, location string) ([]chub.Quota, err
 
 // SetQuota sets a limit.
 func (d *DB) SetQuota(ctx context.Context, q chub.Quota) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO quotas (location, family, core_limit) VALUES (?, ?, ?)
-		ON CONFLICT(location, family) DO UPDATE SET core_limit = excluded.core_limit`, q.Location, q.Family, q.Limit)
+	if q.Subscription == "" {
+		return fmt.Errorf("set quota: no subscription")
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO quotas (subscription, location, family, core_limit) VALUES (?, ?, ?, ?)
+		ON CONFLICT(subscription, location, family) DO UPDATE SET core_limit = excluded.core_limit`, q.Subscription, q.Location, q.Family, q.Limit)
 	return err
 }
 
-// Usage sums the cores held in a location.
-func (d *DB) Usage(ctx context.Context, location string) (chub.Usage, error) {
+// Usage sums the cores a subscription holds in a location.
+func (d *DB) Usage(ctx context.Context, subscription, location string) (chub.Usage, error) {
 	u := chub.Usage{ByFamily: map[string]int64{}}
-	rows, err := d.db.QueryContext(ctx, `SELECT family, SUM(cores) FROM quota_ledger WHERE location = ? GROUP BY family`, location)
+	rows, err := d.db.QueryContext(ctx, `SELECT family, SUM(cores) FROM quota_ledger WHERE subscription = ? AND location = ? GROUP BY family`, subscription, location)
 	if err != nil {
 		return u, fmt.Errorf("usage: %w", err)
 	}
@@ -268,10 +272,14 @@ func (d *DB) HoldQuota(ctx context.Context, h chub.QuotaHold) error {
 	return d.tx(ctx, func(tx *sql.Tx) error { return holdQuota(ctx, tx, h) })
 }
 
-// holdQuota checks the family and regional limits and records the hold,
-// inside the caller's transaction (which holds SQLite's write lock, so
-// concurrent holds are serialized and can never overshoot).
+// holdQuota checks the family and total limits of the holder's
+// subscription in its region and records the hold, inside the caller's
+// transaction (which holds SQLite's write lock, so concurrent holds are
+// serialized and can never overshoot).
 func holdQuota(ctx context.Context, tx *sql.Tx, h chub.QuotaHold) error {
+	if h.Subscription == "" {
+		return fmt.Errorf("hold quota for %s: no subscription", h.HolderID)
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM quota_ledger WHERE holder_id = ?`, h.HolderID).Scan(&n); err != nil {
 		return err
@@ -281,17 +289,19 @@ func holdQuota(ctx context.Context, tx *sql.Tx, h chub.QuotaHold) error {
 	}
 	limit := func(family string, def int64) (int64, error) {
 		var l int64
-		err := tx.QueryRowContext(ctx, `SELECT core_limit FROM quotas WHERE location = ? AND family = ?`, h.Location, family).Scan(&l)
+		err := tx.QueryRowContext(ctx, `SELECT core_limit FROM quotas WHERE subscription = ? AND location = ? AND family = ?`, h.Subscription, h.Location, family).Scan(&l)
 		if err == sql.ErrNoRows {
 			return def, nil
 		}
 		return l, err
 	}
 	var usedFamily, usedTotal int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cores), 0) FROM quota_ledger WHERE location = ? AND family = ?`, h.Location, h.Family).Scan(&usedFamily); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cores), 0) FROM quota_ledger WHERE subscription = ? AND location = ? AND family = ?`,
+		h.Subscription, h.Location, h.Family).Scan(&usedFamily); err != nil {
 		return err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cores), 0) FROM quota_ledger WHERE location = ?`, h.Location).Scan(&usedTotal); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cores), 0) FROM quota_ledger WHERE subscription = ? AND location = ?`,
+		h.Subscription, h.Location).Scan(&usedTotal); err != nil {
 		return err
 	}
 	famLimit, err := limit(h.Family, chub.DefaultFamilyQuota)
@@ -308,7 +318,8 @@ func holdQuota(ctx context.Context, tx *sql.Tx, h chub.QuotaHold) error {
 	if usedTotal+h.Cores > totalLimit {
 		return chub.QuotaExceeded("", h.Cores, usedTotal, totalLimit)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO quota_ledger (holder_id, location, family, cores) VALUES (?, ?, ?, ?)`, h.HolderID, h.Location, h.Family, h.Cores)
+	_, err = tx.ExecContext(ctx, `INSERT INTO quota_ledger (holder_id, subscription, location, family, cores) VALUES (?, ?, ?, ?, ?)`,
+		h.HolderID, h.Subscription, h.Location, h.Family, h.Cores)
 	return err
 }
 

@@ -172,7 +172,7 @@ func TestTokensAndMigrationsReopen(t *testing.T) {
 func TestQuotaHoldsNeverOvershoot(t *testing.T) {
 	db := openTest(t)
 	ctx := context.Background()
-	if err := db.SetQuota(ctx, chub.Quota{Location: "local", Family: "fam", Limit: 8}); err != nil {
+	if err := db.SetQuota(ctx, chub.Quota{Subscription: "s1", Location: "local", Family: "fam", Limit: 8}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -182,7 +182,7 @@ func TestQuotaHoldsNeverOvershoot(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			err := db.HoldQuota(ctx, chub.QuotaHold{HolderID: fmt.Sprint("h", i), Location: "local", Family: "fam", Cores: 1})
+			err := db.HoldQuota(ctx, chub.QuotaHold{HolderID: fmt.Sprint("h", i), Subscription: "s1", Location: "local", Family: "fam", Cores: 1})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -196,7 +196,7 @@ func TestQuotaHoldsNeverOvershoot(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	u, err := db.Usage(ctx, "LOCAL")
+	u, err := db.Usage(ctx, "S1", "LOCAL")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,18 +204,25 @@ func TestQuotaHoldsNeverOvershoot(t *testing.T) {
 		t.Fatalf("granted %d, refused %d, usage %+v; want 8, 92 and 8 cores held", granted, refused, u)
 	}
 	// Holding again is a no-op; releasing gives the cores back.
-	if err := db.HoldQuota(ctx, chub.QuotaHold{HolderID: "h0", Location: "local", Family: "fam", Cores: 1}); err != nil && granted == 8 {
+	if err := db.HoldQuota(ctx, chub.QuotaHold{HolderID: "h0", Subscription: "s1", Location: "local", Family: "fam", Cores: 1}); err != nil && granted == 8 {
 		// h0 may have been refused above; then it is simply refused again.
 		if chub.ErrorKind(err) != chub.KindConflict {
 			t.Fatal(err)
 		}
 	}
-	if err := db.SetQuota(ctx, chub.Quota{Location: "local", Family: "", Limit: 8}); err != nil {
+	if err := db.SetQuota(ctx, chub.Quota{Subscription: "s1", Location: "local", Family: "", Limit: 8}); err != nil {
 		t.Fatal(err)
 	}
-	err = db.HoldQuota(ctx, chub.QuotaHold{HolderID: "other", Location: "local", Family: "fam2", Cores: 1})
+	err = db.HoldQuota(ctx, chub.QuotaHold{HolderID: "other", Subscription: "s1", Location: "local", Family: "fam2", Cores: 1})
 	if err == nil || !strings.Contains(err.Error(), "total") {
 		t.Fatalf("a hold over the regional total: %v; want QuotaExceeded for the region's total", err)
+	}
+	// Another subscription has its own limits and usage.
+	if err := db.HoldQuota(ctx, chub.QuotaHold{HolderID: "elsewhere", Subscription: "s2", Location: "local", Family: "fam", Cores: 4}); err != nil {
+		t.Fatalf("a hold in another subscription: %v; want it granted", err)
+	}
+	if u, _ := db.Usage(ctx, "s2", "local"); u.Total != 4 {
+		t.Fatalf("usage of s2: %+v; want 4 cores", u)
 	}
 }
 
