@@ -139,7 +139,13 @@ func (g *gate) handle(nc net.Conn) {
 		return
 	}
 	if g.m.cfg.Audit != nil {
-		g.m.cfg.Audit(g.ctx, g.computeID, "Succeeded", nc.RemoteAddr().String())
+		// Authenticated; the instance takes sessions only while it runs
+		// (each session and forward is then refused with the reason).
+		result := "Succeeded"
+		if _, why := g.running(g.ctx); why != "" {
+			result = "Refused"
+		}
+		g.m.cfg.Audit(g.ctx, g.computeID, result, nc.RemoteAddr().String())
 	}
 	nc.SetDeadline(time.Time{})
 	defer sconn.Close()

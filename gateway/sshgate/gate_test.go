@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,6 +60,27 @@ type gateFixture struct {
 	client *ssh.ClientConfig
 	signer ssh.Signer
 	agents socketAgents
+	audits *auditLog
+}
+
+// auditLog records what the gate audits, as the server's store would.
+type auditLog struct {
+	mu      sync.Mutex
+	entries []string // "RESULT COMPUTE_ID"
+}
+
+func (a *auditLog) add(_ context.Context, computeID, result, _ string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.entries = append(a.entries, result+" "+computeID)
+}
+
+func (a *auditLog) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.entries
+	a.entries = nil
+	return e
 }
 
 // startGate runs a real agent on this host (sessions as nobody), a real store with
@@ -120,7 +142,8 @@ func startGate(tb testing.TB) *gateFixture {
 		tb.Fatal(err)
 	}
 
-	m := sshgate.New(sshgate.Config{Store: db, Agents: socketAgents{sock}, HostKey: hostKey, Host: "127.0.0.1", RunAs: "nobody"})
+	audits := &auditLog{}
+	m := sshgate.New(sshgate.Config{Store: db, Agents: socketAgents{sock}, HostKey: hostKey, Host: "127.0.0.1", RunAs: "nobody", Audit: audits.add})
 	go m.Run(ctx)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -132,7 +155,7 @@ func startGate(tb testing.TB) *gateFixture {
 			tb.Fatal("the SSH listener never opened")
 		}
 	}
-	return &gateFixture{store: db, c: c, addr: addr, signer: userKey, agents: socketAgents{sock},
+	return &gateFixture{store: db, c: c, addr: addr, signer: userKey, agents: socketAgents{sock}, audits: audits,
 		client: &ssh.ClientConfig{User: "azureuser", Auth: []ssh.AuthMethod{ssh.PublicKeys(userKey)},
 			HostKeyCallback: ssh.FixedHostKey(hostKey.PublicKey()), Timeout: 5 * time.Second}}
 }
@@ -222,8 +245,20 @@ func TestGateExecForwardAndState(t *testing.T) {
 	if err := f.store.UpdateCompute(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
+	f.audits.take()
 	if _, errs, code := f.run(t, "true"); code != 1 || !strings.Contains(errs, "compute instance box1 is Stopped; start it with: chub computetarget start computeinstance -n box1 -w ws") {
 		t.Fatalf("stopped: exit %d, stderr %q", code, errs)
+	}
+	// The refused login is audited as a refusal, not as a success (a Denied
+	// of the refused keys above may still arrive: their handshakes end late).
+	var got []string
+	for _, e := range f.audits.take() {
+		if e != "Denied c1" {
+			got = append(got, e)
+		}
+	}
+	if len(got) != 1 || got[0] != "Refused c1" {
+		t.Fatalf("a login to the stopped instance was audited as %q; want [Refused c1]", got)
 	}
 }
 

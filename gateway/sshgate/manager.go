@@ -51,8 +51,9 @@ type Config struct {
 	// RunAs is the instance's user that sessions run as (default azureuser).
 	RunAs  string
 	Logger *slog.Logger
-	// Audit, when set, records each connection: result is Succeeded or
-	// Denied (authentication refused).
+	// Audit, when set, records each connection: result is Succeeded,
+	// Denied (authentication refused) or Refused (authenticated, but the
+	// instance is not Running, so its sessions are refused).
 	Audit func(ctx context.Context, computeID, result, remoteAddr string)
 }
 
