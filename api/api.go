@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -38,7 +37,14 @@ type Config struct {
 	// PublicHost is the server host's address users reach (SSH), reported
 	// in connectivityEndpoints.publicIpAddress.
 	PublicHost string
-	Logger     *slog.Logger
+	// ExternalURL is the server's address as its users reach it
+	// (https://host:port, no trailing slash): the base of every URL the API
+	// hands out (Location, Azure-AsyncOperation, nextLink, operation ids).
+	// The request's Host header is never used for them.
+	ExternalURL string
+	// Signin throttles failed password sign-ins (default: NewSigninThrottle()).
+	Signin *SigninThrottle
+	Logger *slog.Logger
 }
 
 // Server is the HTTP handler of the API.
@@ -61,6 +67,10 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	cfg.ExternalURL = strings.TrimRight(cfg.ExternalURL, "/")
+	if cfg.Signin == nil {
+		cfg.Signin = NewSigninThrottle()
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, agents: &agentclient.Client{Runtime: cfg.Runtime}}
 	s.addRoutes()
 	return s
@@ -81,7 +91,10 @@ func HashToken(secret string) string { return hashToken(secret) }
 
 type ctxKey int
 
-const userKey ctxKey = 1
+const (
+	userKey        ctxKey = 1
+	externalURLKey ctxKey = 3
+)
 
 func caller(r *http.Request) *chub.User { return r.Context().Value(userKey).(*chub.User) }
 
@@ -112,7 +125,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := &auditInfo{}
-	r = r.WithContext(context.WithValue(r.Context(), auditKey, info))
+	r = r.WithContext(context.WithValue(context.WithValue(r.Context(), auditKey, info), externalURLKey, s.cfg.ExternalURL))
 	if r.Method == http.MethodPost && strings.EqualFold(strings.TrimRight(r.URL.Path, "/"), "/chub/v1/session") {
 		u, err := s.createSession(sw, r)
 		if err != nil {
@@ -193,22 +206,50 @@ func (s *Server) authenticate(r *http.Request) (*chub.User, error) {
 	return s.cfg.Store.Authenticate(r.Context(), hashToken(strings.TrimSpace(tok)))
 }
 
-var apiVersionRE = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})(-preview)?$`)
-
 // Oldest and newest api-version the official clients send.
 const (
-	MinAPIVersion = "2018-03-01"
+	MinAPIVersion = "2018-03-01-preview"
 	MaxAPIVersion = "2025-06-01"
 )
+
+// APIVersions are the published api-versions of
+// Microsoft.MachineLearningServices from MinAPIVersion to MaxAPIVersion,
+// the only ones accepted (case-insensitively), as Azure does.
+var APIVersions = []string{
+	"2018-03-01-preview", "2018-11-19", "2019-05-01", "2019-06-01", "2019-11-01",
+	"2020-01-01", "2020-02-18-preview", "2020-03-01", "2020-04-01", "2020-04-01-preview",
+	"2020-05-01-preview", "2020-05-15-preview", "2020-06-01", "2020-08-01", "2020-09-01-preview",
+	"2021-01-01", "2021-03-01-preview", "2021-04-01", "2021-07-01",
+	"2022-01-01-preview", "2022-02-01-preview", "2022-05-01", "2022-06-01-preview",
+	"2022-10-01", "2022-10-01-preview", "2022-12-01-preview",
+	"2023-02-01-preview", "2023-04-01", "2023-04-01-preview", "2023-06-01-preview",
+	"2023-08-01-preview", "2023-10-01",
+	"2024-01-01-preview", "2024-04-01", "2024-04-01-preview", "2024-07-01-preview",
+	"2024-10-01", "2024-10-01-preview",
+	"2025-01-01-preview", "2025-04-01", "2025-04-01-preview", "2025-06-01",
+}
+
+var knownAPIVersion = func() map[string]bool {
+	m := map[string]bool{}
+	for _, v := range APIVersions {
+		m[v] = true
+	}
+	return m
+}()
 
 func checkAPIVersion(r *http.Request) error {
 	v := r.URL.Query().Get("api-version")
 	if v == "" {
 		return chub.Invalid("MissingApiVersionParameter", "api-version", "the api-version query parameter (?api-version=) is required for all requests; use for example ?api-version=%s", MaxAPIVersion)
 	}
-	m := apiVersionRE.FindStringSubmatch(v)
-	if m == nil || m[1] < MinAPIVersion || m[1] > MaxAPIVersion {
-		return chub.Invalid("InvalidApiVersionParameter", "api-version", "the api-version '%s' is invalid; the supported versions are %s to %s (with or without -preview)", v, MinAPIVersion, MaxAPIVersion)
+	if !knownAPIVersion[strings.ToLower(v)] {
+		why := "is not a supported version"
+		if d, _, _ := strings.Cut(v, "-preview"); len(d) != 10 {
+			why = "is not a date such as " + MaxAPIVersion
+		} else if _, err := time.Parse("2006-01-02", d); err != nil {
+			why = "is not a real date"
+		}
+		return chub.Invalid("InvalidApiVersionParameter", "api-version", "the api-version '%s' %s; the supported versions are '%s'", v, why, strings.Join(APIVersions, ", "))
 	}
 	return nil
 }
@@ -221,6 +262,8 @@ var statusOf = map[chub.Kind]int{
 	chub.KindNotFound:        http.StatusNotFound,
 	chub.KindConflict:        http.StatusConflict,
 	chub.KindUnavailable:     http.StatusServiceUnavailable,
+	chub.KindTooLarge:        http.StatusRequestEntityTooLarge,
+	chub.KindTooManyRequests: http.StatusTooManyRequests,
 }
 
 // envelope is Azure's error response.
@@ -255,15 +298,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 const maxBody = 1 << 20
 
+// tooLarge is the 413 of a body over maxBody.
+func tooLarge() error {
+	return chub.Errorf(chub.KindTooLarge, "RequestEntityTooLarge", "", "the request body is larger than the limit of %d bytes; send a smaller document", maxBody)
+}
+
 // decode reads a JSON body into v, turning every failure into a 400 that
-// names the offending field.
+// names the offending field (413 for a body over the limit).
 func decode(r *http.Request, v any) error {
+	if r.ContentLength > maxBody {
+		return tooLarge()
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return chub.Invalid("InvalidRequestContent", "", "reading the request body failed: %v", err)
 	}
 	if len(body) > maxBody {
-		return chub.Invalid("RequestTooLarge", "", "the request body is larger than %d bytes", maxBody)
+		return tooLarge()
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return chub.Invalid("InvalidRequestContent", "", "the request body is empty; send a JSON document")

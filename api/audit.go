@@ -37,7 +37,7 @@ func clientAddress(r *http.Request) string {
 // Reads that succeed are not recorded. Secrets never reach the entry: it
 // holds the action, the resource and the outcome only.
 func (s *Server) audit(r *http.Request, u *chub.User, info *auditInfo, status int, corr string) {
-	denied := status == http.StatusUnauthorized || status == http.StatusForbidden
+	denied := status == http.StatusUnauthorized || status == http.StatusForbidden || status == http.StatusTooManyRequests
 	if !denied && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		return
 	}

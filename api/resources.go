@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"time"
 
@@ -158,7 +159,16 @@ func workspaceJSON(w *chub.Workspace) workspaceResource {
 	}
 }
 
-// baseURL is the scheme and host clients reached us at.
+// baseURL is the server's external URL (Config.ExternalURL), the base of
+// every URL the API hands out. The request's Host header is never echoed:
+// only an api.Server built without an ExternalURL (a test) falls back to
+// the address the connection was accepted on.
 func baseURL(r *http.Request) string {
-	return "https://" + r.Host
+	if u, ok := r.Context().Value(externalURLKey).(string); ok && u != "" {
+		return u
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		return "https://" + a.String()
+	}
+	return "https://localhost"
 }

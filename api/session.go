@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/computehub/chub"
 )
 
@@ -62,7 +60,6 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (*chub.Us
 	if err := decode(r, &body); err != nil {
 		return nil, err
 	}
-	refused := chub.Errorf(chub.KindUnauthenticated, "InvalidCredentials", "", "the user name or password is wrong")
 	var u *chub.User
 	if body.Token != "" {
 		var err error
@@ -71,14 +68,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (*chub.Us
 		}
 	} else {
 		var err error
-		u, err = s.cfg.Store.UserByName(r.Context(), body.UserName)
-		if err != nil {
-			bcrypt.CompareHashAndPassword(dummyHash(), []byte(body.Password))
-			return nil, refused
-		}
-		hash, err := s.cfg.Store.PasswordHash(r.Context(), u.ID)
-		if err != nil || hash == "" || bcrypt.CompareHashAndPassword([]byte(hash), []byte(body.Password)) != nil {
-			return u, refused
+		if u, err = s.checkPassword(w, r, body.UserName, body.Password); err != nil {
+			return u, err
 		}
 	}
 	secret, t := NewToken(u.ID, "studio session", SessionTTL)

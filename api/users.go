@@ -225,6 +225,9 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, p params) e
 	return nil
 }
 
+// MaxTokenDays is the longest lifetime a token can be given (about ten years).
+const MaxTokenDays = 3650
+
 // SessionTTL is how long a token from a password sign-in lives.
 const SessionTTL = 12 * time.Hour
 
@@ -241,15 +244,9 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request) (*chub.User, err
 	if err := decode(r, &body); err != nil {
 		return nil, err
 	}
-	refused := chub.Errorf(chub.KindUnauthenticated, "InvalidCredentials", "", "the user name or password is wrong")
-	u, err := s.cfg.Store.UserByName(r.Context(), body.UserName)
+	u, err := s.checkPassword(w, r, body.UserName, body.Password)
 	if err != nil {
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(body.Password)) // same time whether the user exists or not
-		return nil, refused
-	}
-	hash, err := s.cfg.Store.PasswordHash(r.Context(), u.ID)
-	if err != nil || hash == "" || bcrypt.CompareHashAndPassword([]byte(hash), []byte(body.Password)) != nil {
-		return u, refused
+		return u, err
 	}
 	secret, t := NewToken(u.ID, "signin", SessionTTL)
 	if err := s.cfg.Store.CreateToken(r.Context(), t); err != nil {
@@ -299,8 +296,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p params) e
 			return err
 		}
 	}
-	if body.ExpiresInDays < 0 {
-		return chub.Invalid("InvalidExpiry", "expiresInDays", "expiresInDays must be 0 (never) or more, got %d", body.ExpiresInDays)
+	if body.ExpiresInDays < 0 || body.ExpiresInDays > MaxTokenDays {
+		return chub.Invalid("InvalidExpiry", "expiresInDays", "expiresInDays must be 1 to %d (0 or omitted: the token never expires), got %d", MaxTokenDays, body.ExpiresInDays)
 	}
 	secret, t := NewToken(u.ID, body.Name, time.Duration(body.ExpiresInDays)*24*time.Hour)
 	if err := s.cfg.Store.CreateToken(r.Context(), t); err != nil {

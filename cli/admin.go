@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/computehub/chub/api"
 	"github.com/computehub/chub/client"
 )
 
@@ -186,6 +187,9 @@ func tokenCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if user == "" {
 				return fmt.Errorf("--user is required")
+			}
+			if days < 0 || days > api.MaxTokenDays {
+				return fmt.Errorf("--expires-in-days must be 1 to %d (0: the token never expires), got %d", api.MaxTokenDays, days)
 			}
 			c, _, err := g.connect()
 			if err != nil {

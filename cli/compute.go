@@ -97,13 +97,20 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 			if userOID != "" || userTenant != "" {
 				req.Settings.PersonalComputeInstanceSettings = &chub.PersonalComputeInstanceSettings{AssignedUser: &chub.AssignedUser{ObjectID: userOID, TenantID: userTenant}}
 			}
+			// The API's PUT updates an existing instance's description and
+			// tags (Azure's semantics); create never does.
+			if _, err := c.GetCompute(cmd.Context(), s.Workspace, name); err == nil {
+				return fmt.Errorf("compute instance %s already exists in workspace %s; delete it first (chub computetarget delete -n %s -w %s) or pick another name", name, s.Workspace, name, s.Workspace)
+			} else if !client.IsNotFound(err) {
+				return err
+			}
 			ci, op, err := c.CreateCompute(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
 			if op == nil {
-				g.progressf("Compute instance %q already existed; its description and tags were updated.\n", name)
-				return g.showCompute(ci)
+				// Another create of the same name came first.
+				return fmt.Errorf("compute instance %s already exists in workspace %s (created meanwhile); its description and tags are now this command's", name, s.Workspace)
 			}
 			g.progressf("Creating compute instance %q (%s) in workspace %s...\n", name, size, s.Workspace)
 			if noWait {

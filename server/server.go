@@ -12,10 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/access"
@@ -48,6 +51,10 @@ type Config struct {
 	// SSHPorts is the range of host ports given to instances with SSH
 	// enabled ("50000-50999" when empty).
 	SSHPorts string
+	// ExternalURL is how users reach the server (https://HOST[:PORT]), the
+	// base of the URLs the API hands out; "" derives it from Listen
+	// (ResolveExternalURL). The Host header of a request is never used.
+	ExternalURL string
 	// Out receives the first-start messages meant for a person (token, CA path).
 	Out    io.Writer
 	Logger *slog.Logger
@@ -69,6 +76,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
+	}
+	externalURL, err := ResolveExternalURL(cfg.ExternalURL, cfg.Listen)
+	if err != nil {
+		return err
+	}
+	if err := privateStore(dataDir); err != nil {
+		return err
 	}
 	tlsConfig, caPath, err := setupTLS(cfg, dataDir)
 	if err != nil {
@@ -143,7 +157,8 @@ func Run(ctx context.Context, cfg Config) error {
 	life.Wake = func(id string) { rec.Wake(id); sshGate.Wake(id) }
 	life.CheckSSHKey, life.PickSSHPort = sshgate.CheckKey, sshAlloc.Pick
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: &access.RBAC{Store: store}, Runtime: rt,
-		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen)})
+		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen),
+		ExternalURL: externalURL})
 
 	sessionKey, err := appgateway.LoadOrCreateKey(filepath.Join(dataDir, "apps-session.key"))
 	if err != nil {
@@ -197,7 +212,7 @@ func Run(ctx context.Context, cfg Config) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.ServeTLS(ln, "", "") }()
 	apiServer.SetReady(true)
-	log.Info("chub server ready", "url", "https://"+ln.Addr().String(), "region", cfg.Region, "runtime", rt.Name(), "data_dir", dataDir, "ca", caPath)
+	log.Info("chub server ready", "url", externalURL, "listen", ln.Addr().String(), "region", cfg.Region, "runtime", rt.Name(), "data_dir", dataDir, "ca", caPath)
 
 	select {
 	case <-ctx.Done():
@@ -276,7 +291,11 @@ func bootstrap(ctx context.Context, store chub.Store, dataDir string, cfg Config
 		if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 			return fmt.Errorf("write admin token: %w", err)
 		}
-		fmt.Fprintf(out, "Created user 'admin'. Its API token (shown once, also in %s):\n  %s\n", path, secret)
+		if isTerminal(out) {
+			fmt.Fprintf(out, "Created user 'admin'. Its API token (shown once, also in %s):\n  %s\n", path, secret)
+		} else {
+			fmt.Fprintf(out, "Created user 'admin'. Its API token is in %s (mode 0600); log in with: chub login --server URL --token-file %s\n", path, path)
+		}
 	} else if err != nil {
 		return err
 	}
@@ -301,6 +320,60 @@ func bootstrap(ctx context.Context, store chub.Store, dataDir string, cfg Config
 		return err
 	}
 	return nil
+}
+
+// isTerminal reports whether w is an interactive terminal: the admin token
+// is printed only there, never into a log or a pipe.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// privateStore makes the data dir 0700 and the store's files (chub.db and
+// its WAL, SHM and journal files) 0600, also when an older version left
+// them readable to everyone. SQLite gives the files it adds the database
+// file's mode, so a database created here 0600 keeps them so.
+func privateStore(dataDir string) error {
+	if err := os.Chmod(dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db := filepath.Join(dataDir, "chub.db")
+	f, err := os.OpenFile(db, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{db, db + "-wal", db + "-shm", db + "-journal", filepath.Join(dataDir, "admin-token")} {
+		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	return nil
+}
+
+// ResolveExternalURL is the server's external URL: flag when given (an
+// https URL with a host and nothing after it), else https:// and the
+// --listen address, with this machine's host name when the server listens
+// on every address.
+func ResolveExternalURL(flag, listen string) (string, error) {
+	if flag != "" {
+		u, err := url.Parse(flag)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.Fragment != "" {
+			return "", fmt.Errorf("--external-url %q must be an https URL with a host and no path, such as https://chub.example.com or https://10.0.0.5:8443", flag)
+		}
+		return "https://" + u.Host, nil
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = sshgate.PublicHost(listen)
+	}
+	if port == "443" {
+		return "https://" + host, nil
+	}
+	return "https://" + net.JoinHostPort(host, port), nil
 }
 
 // LocalRuntimeRoot is where the local runtime keeps disks and images under a data dir.
@@ -328,7 +401,11 @@ func checkLocalImage(root, name string) error {
 // of the instance's key) and the outcome.
 func auditSSH(ctx context.Context, store chub.Store, log *slog.Logger, computeID, result, remote string) {
 	e := &chub.AuditEntry{Time: time.Now().UTC(), Action: "ComputeHub/ssh/connect", Resource: computeID, Result: result, Status: 200}
-	if result != "Succeeded" {
+	switch result {
+	case "Succeeded":
+	case "Refused": // authenticated, but the instance is not Running (as the API's InvalidComputeState)
+		e.Status = 409
+	default:
 		e.Status = 401
 	}
 	if host, _, err := net.SplitHostPort(remote); err == nil {
