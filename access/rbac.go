@@ -64,11 +64,13 @@ func MatchAction(pattern, action string) bool {
 		for i, p := range parts {
 			parts[i] = regexp.QuoteMeta(p)
 		}
-		re = regexp.MustCompile("(?i)^" + strings.Join(parts, ".*") + "$")
+		// (?s): '*' spans every character; a pattern that is not UTF-8
+		// does not compile and matches nothing.
+		re, _ = regexp.Compile("(?is)^" + strings.Join(parts, ".*") + "$")
 		patterns[pattern] = re
 	}
 	patternMu.Unlock()
-	return re.MatchString(action)
+	return re != nil && re.MatchString(action)
 }
 
 // ScopeCovers reports whether an assignment at scope applies to resource:
