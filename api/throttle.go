@@ -93,8 +93,8 @@ func (t *SigninThrottle) fail(key string, limit int, now time.Time) {
 		e = &throttleEntry{}
 		t.m[key] = e
 	}
-	if now.Sub(e.last) > t.Window && !now.Before(e.until) {
-		e.lockouts = 0 // quiet for a whole window: forgiven
+	if t.stale(e, now) {
+		e.lockouts = 0 // quiet for a whole window since the last failure or lock-out: forgiven
 	}
 	e.last = now
 	kept := e.fails[:0]
@@ -115,11 +115,33 @@ func (t *SigninThrottle) fail(key string, limit int, now time.Time) {
 	}
 }
 
-// sweep drops the entries that neither lock nor count any more.
+// stale reports whether an entry has been quiet for a whole window since
+// its last failure and the end of its lock-out.
+func (t *SigninThrottle) stale(e *throttleEntry, now time.Time) bool {
+	quiet := e.last
+	if e.until.After(quiet) {
+		quiet = e.until
+	}
+	return now.Sub(quiet) > t.Window
+}
+
+// sweep drops the entries that neither lock nor count any more; when that
+// is not enough (a flood of names from many addresses), it drops entries
+// that do not lock now, then any, down to nine tenths of the bound.
 func (t *SigninThrottle) sweep(now time.Time) {
 	for k, e := range t.m {
-		if now.Sub(e.last) > t.Window && !now.Before(e.until) {
+		if t.stale(e, now) {
 			delete(t.m, k)
+		}
+	}
+	for _, evenLocked := range []bool{false, true} {
+		for k, e := range t.m {
+			if len(t.m) < maxThrottleEntries*9/10 {
+				return
+			}
+			if evenLocked || !now.Before(e.until) {
+				delete(t.m, k)
+			}
 		}
 	}
 }
