@@ -54,6 +54,7 @@ variable (--data-dir is CHUB_DATA_DIR, and so on). The local runtime needs root.
 	f.DurationVar(&cfg.StopGrace, "stop-grace", 10*time.Second, "how long processes get to exit when an instance stops")
 	f.StringVar(&cfg.ExternalURL, "external-url", envOr("CHUB_EXTERNAL_URL", ""), "the server's address as users reach it, the base of the URLs the API returns (default: https:// and --listen, or this machine's name when listening on every address)")
 	f.StringVar(&cfg.SSHPorts, "ssh-ports", envOr("CHUB_SSH_PORTS", "50000-50999"), "range of host ports given to instances with SSH enabled (FIRST-LAST)")
+	f.StringVar(&cfg.InstanceHostPorts, "instance-host-ports", envOr("CHUB_INSTANCE_HOST_PORTS", ""), "ports of the host's loopback instances may reach at 10.0.2.2 besides the API's (e.g. 5432,8000-8010)")
 	f.StringVar(&logLevel, "log-level", envOr("CHUB_LOG_LEVEL", "info"), "log level: debug, info, warn, error")
 	return cmd
 }

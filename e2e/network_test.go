@@ -98,7 +98,7 @@ func socketInodes(procDir string) []string {
 }
 
 // TestOutboundNetwork: an instance reaches a server on the host's loopback
-// through the mapped address, and keeps it across stop/start and a server
+// through the mapped address (on a port opened with --instance-host-ports), and keeps it across stop/start and a server
 // restart without a second helper; one with outboundNetworkAccess Disabled
 // cannot; no port of the host is opened for either; delete leaves no
 // helper behind.
@@ -106,9 +106,11 @@ func TestOutboundNetwork(t *testing.T) {
 	if _, err := os.Stat("/usr/bin/pasta"); err != nil {
 		t.Skip("pasta is not installed (apt-get install passt)")
 	}
-	s := startServer(t)
-	c := s.client()
 	port := hostHTTP(t)
+	// The host's loopback is closed to instances but for the ports the
+	// admin opens (and the API's).
+	s := startServer(t, "--instance-host-ports", port)
+	c := s.client()
 	before := listeningInodes(t)
 
 	createWith(t, c, "net-on", chub.InstanceSettings{VMSize: "Standard_DS1_v2"})

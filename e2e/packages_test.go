@@ -130,7 +130,7 @@ func TestPackagesAndKernelsPersist(t *testing.T) {
 		t.Logf("%-24s %v", what, time.Since(began).Round(100*time.Millisecond))
 		began = time.Now()
 	}
-	s := startServer(t)
+	s := startServer(t, "--instance-host-ports", port)
 	c := s.client()
 	createWith(t, c, "pkgs", chub.InstanceSettings{VMSize: "Standard_DS2_v2"})
 	step("server and instance")

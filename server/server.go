@@ -51,6 +51,9 @@ type Config struct {
 	// SSHPorts is the range of host ports given to instances with SSH
 	// enabled ("50000-50999" when empty).
 	SSHPorts string
+	// InstanceHostPorts lists the ports of the host's loopback instances
+	// may reach through 10.0.2.2 besides the API's ("5432,8000-8010").
+	InstanceHostPorts string
 	// ExternalURL is how users reach the server (https://HOST[:PORT]), the
 	// base of the URLs the API hands out; "" derives it from Listen
 	// (ResolveExternalURL). The Host header of a request is never used.
@@ -112,7 +115,11 @@ func Run(ctx context.Context, cfg Config) error {
 	switch cfg.Runtime {
 	case "local", "":
 		root := LocalRuntimeRoot(dataDir)
-		lr, err := local.New(local.Config{Root: root, CPUOvercommit: cfg.CPUOvercommit, Logger: log})
+		hostPorts, err := instanceHostPorts(cfg.Listen, cfg.InstanceHostPorts)
+		if err != nil {
+			return err
+		}
+		lr, err := local.New(local.Config{Root: root, CPUOvercommit: cfg.CPUOvercommit, HostPorts: hostPorts, Logger: log})
 		if err != nil {
 			return fmt.Errorf("the local runtime cannot run on this host: %w", err)
 		}
@@ -421,4 +428,19 @@ func auditSSH(ctx context.Context, store chub.Store, log *slog.Logger, computeID
 	if err := store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		log.Error("audit log write failed", "err", err)
 	}
+}
+
+// instanceHostPorts are the host loopback ports instances reach: the API's
+// listen port (for the CLI inside an instance) and the admin's list.
+func instanceHostPorts(listen, extra string) ([]uint16, error) {
+	ports, err := local.ParseHostPorts(extra)
+	if err != nil {
+		return nil, fmt.Errorf("--instance-host-ports: %w", err)
+	}
+	if _, p, err := net.SplitHostPort(listen); err == nil {
+		if api, err := local.ParseHostPorts(p); err == nil {
+			ports = append(ports, api...)
+		}
+	}
+	return ports, nil
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// CPUOvercommit is how many instance CPUs one host core may back
 	// (for CheckSize); default 4.
 	CPUOvercommit float64
+	// HostPorts are the ports of the host's loopback (127.0.0.1) that
+	// instances with outbound network reach through 10.0.2.2: the API's
+	// and those the admin opens. Every other loopback port is refused.
+	HostPorts []uint16
 	// Logger receives the runtime's log; default discards it.
 	Logger *slog.Logger
 }

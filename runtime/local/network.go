@@ -21,7 +21,8 @@ import (
 // user-mode network stack on the host that turns the instance's packets
 // into ordinary sockets of the host. Nothing changes on the host's
 // interfaces and no host port is opened for the instance (every port
-// forwarding of pasta is off).
+// forwarding of pasta is off). Of the host's loopback, reached through
+// 10.0.2.2, the instance reaches only Config.HostPorts (see hostfilter.go).
 //
 // pasta runs in its own session, outside the server's process group, so it
 // outlives a server restart the way the instance's init does. The server
@@ -35,7 +36,8 @@ const (
 	InstanceAddress = "10.0.2.15"
 	// HostLoopbackAddress is where an instance reaches the host's
 	// 127.0.0.1: a connection to 10.0.2.2:PORT arrives at 127.0.0.1:PORT
-	// on the host. It is also the instance's default gateway.
+	// on the host when PORT is one of Config.HostPorts, and is refused
+	// otherwise. It is also the instance's default gateway.
 	HostLoopbackAddress = "10.0.2.2"
 	// DNSAddress is the resolver in /etc/resolv.conf: pasta forwards it to
 	// the host's first nameserver.
@@ -103,10 +105,17 @@ func (r *Runtime) startNetwork(id string, pid int) (wait func() error, err error
 		return nil, err
 	}
 	defer logf.Close()
+	// pasta starts inside the cgroup that limits what it connects to on
+	// the host's loopback.
+	cg, err := prepareHostFilter(id, r.hostPorts())
+	if err != nil {
+		return nil, err
+	}
+	defer cg.Close()
 	cmd := exec.Command(pastaBinary, pastaArgs("/proc/self/fd/3", pidFile)...)
 	cmd.ExtraFiles = []*os.File{ns}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, UseCgroupFD: true, CgroupFD: int(cg.Fd())}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start pasta: %w", err)
@@ -188,6 +197,22 @@ func (r *Runtime) stopNetwork(id string) {
 		r.log.Info("instance network stopped", "id", id, "pid", pid)
 	}
 	os.Remove(pidFile)
+	removeHostFilter(id)
+}
+
+// filtered says whether pid (the instance's pasta) runs in the cgroup of
+// the host loopback filter; a pasta of a server before the filter does not.
+func filtered(id string, pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "0::") {
+			return strings.TrimPrefix(line, "0::") == "/"+hostFilterCgroup+"/"+id
+		}
+	}
+	return false
 }
 
 // writeResolvConf writes the resolv.conf bind-mounted into an instance with
@@ -231,10 +256,18 @@ func (r *Runtime) recoverNetworks() {
 			if _, err := os.Stat(filepath.Join(dir, pastaPIDFile)); err == nil {
 				r.stopNetwork(id)
 			}
-		case wanted && r.networkPID(id) == 0:
+		case wanted && (r.networkPID(id) == 0 || !filtered(id, r.networkPID(id))):
 			r.log.Info("restarting the network of a running instance", "id", id)
 			if err := r.runNetwork(id, running); err != nil {
 				r.log.Warn("restart the network of a running instance", "id", id, "err", err)
+			}
+		case wanted:
+			// The ports this server opens, which may differ from the
+			// previous server's.
+			if cg, err := prepareHostFilter(id, r.hostPorts()); err != nil {
+				r.log.Warn("update the host loopback filter of a running instance", "id", id, "err", err)
+			} else {
+				cg.Close()
 			}
 		}
 	}
