@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 // invalidWithTarget fails t unless err is a KindInvalid *Error naming target
@@ -163,6 +164,9 @@ func FuzzSchedules(f *testing.F) {
 	f.Add("Start", "Recurrence", "", "Day", 1, "[24]", `[]`)
 	f.Add("Stop", "Recurrence", "", "Hour", -3, "[-1]", `["Funday"]`)
 	f.Fuzz(func(t *testing.T, action, trigger, expr, freq string, interval int, hoursJSON, daysJSON string) {
+		if !utf8.ValidString(action + trigger + expr + freq) {
+			return // a JSON body holds only UTF-8
+		}
 		var hours []int
 		var days []string
 		json.Unmarshal([]byte(hoursJSON), &hours)
