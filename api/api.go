@@ -42,6 +42,10 @@ type Config struct {
 	// hands out (Location, Azure-AsyncOperation, nextLink, operation ids).
 	// The request's Host header is never used for them.
 	ExternalURL string
+	// AppURL is the address of application app of instance instance on its
+	// own origin (the application gateway's URL), the applications'
+	// endpointUri; nil means https://INSTANCE.apps.localhost/APP/.
+	AppURL func(instance, app string) string
 	// Signin throttles failed password sign-ins (default: NewSigninThrottle()).
 	Signin *SigninThrottle
 	Logger *slog.Logger

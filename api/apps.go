@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/computehub/chub"
@@ -13,17 +14,23 @@ import (
 
 // applications is the instance's applications list: the catalog
 // applications its image offers (as the agent last reported them), then its
-// custom services, each at https://HOST/instances/NAME/apps/APP/.
-func applications(r *http.Request, c *chub.Compute) []application {
+// custom services, each on the instance's own origin (Config.AppURL).
+func (s *Server) applications(c *chub.Compute) []application {
+	at := s.cfg.AppURL
+	if at == nil {
+		at = func(instance, app string) string {
+			return "https://" + strings.ToLower(instance) + ".apps.localhost" + apps.BasePath(app)
+		}
+	}
 	out := []application{}
 	for _, name := range c.Observed.Applications {
 		if a, ok := apps.Lookup(name); ok {
-			out = append(out, application{DisplayName: a.DisplayName, EndpointURI: baseURL(r) + apps.BasePath(c.Name, a.Name)})
+			out = append(out, application{DisplayName: a.DisplayName, EndpointURI: at(c.Name, a.Name)})
 		}
 	}
 	for _, cs := range c.Settings.CustomServices {
 		if _, builtin := apps.Lookup(cs.Name); !builtin && cs.Name != apps.Terminal && apps.NameRE.MatchString(cs.Name) {
-			out = append(out, application{DisplayName: cs.Name, EndpointURI: baseURL(r) + apps.BasePath(c.Name, cs.Name)})
+			out = append(out, application{DisplayName: cs.Name, EndpointURI: at(c.Name, cs.Name)})
 		}
 	}
 	return out
@@ -38,7 +45,7 @@ func checkCustomServices(c *chub.Compute, list []chub.CustomService) error {
 		raw, _ := json.Marshal(cs)
 		custom, err := apps.CustomFromAzure(raw)
 		if err == nil {
-			_, err = apps.CustomSpec(c.Name, custom)
+			_, err = apps.CustomSpec(custom)
 		}
 		if err != nil {
 			return chub.Invalid("InvalidCustomService", target, "custom service %q: %v", cs.Name, err)

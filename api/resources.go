@@ -93,7 +93,7 @@ func (s *Server) computeJSON(r *http.Request, c *chub.Compute) computeResource {
 		LastOperation:    c.LastOperation,
 		Errors:           errs,
 		CreatedBy:        createdBy{UserName: c.CreatedBy.UserName, UserOrgID: c.CreatedBy.OrgID, UserID: c.CreatedBy.UserID},
-		Applications:     applications(r, c),
+		Applications:     s.applications(c),
 		LastActivityTime: c.Observed.LastActivity,
 		DataDisks:        []any{},
 		DataMounts:       []any{},

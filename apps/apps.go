@@ -15,15 +15,17 @@ import (
 
 // App is one application of the catalog.
 type App struct {
-	// Name is the application's path segment: /instances/NAME/apps/<Name>/.
+	// Name is the application's path segment on its instance's origin:
+	// https://INSTANCE.<apps domain>/<Name>/.
 	Name string
 	// DisplayName is what the API's applications list shows.
 	DisplayName string
 	// Program is the executable whose presence on the instance's PATH makes
 	// the application available.
 	Program string
-	// Command is the command line template; {port} and {base} (the URL path
-	// prefix, with trailing slash) are replaced.
+	// Command is the command line template; {port}, {base} (the URL path
+	// prefix, with trailing slash) and {origin} (the instance's application
+	// origin, https://INSTANCE.<apps domain>[:port]) are replaced.
 	Command []string
 	// Port is the loopback port the application listens on in the instance.
 	Port int
@@ -33,6 +35,9 @@ type App struct {
 	// StripPrefix says the application serves at / and the proxy removes
 	// the base path; otherwise it is told the base path and sees it.
 	StripPrefix bool
+	// TornadoXSRF says the application checks Tornado's double-submit XSRF
+	// token (the _xsrf cookie repeated in X-XSRFToken) on unsafe methods.
+	TornadoXSRF bool
 }
 
 // Spec is one application as the agent starts it and the proxy reaches it.
@@ -45,6 +50,8 @@ type Spec struct {
 	// (any status below 500); empty means a TCP connect suffices.
 	ReadyPath   string `json:"readyPath,omitempty"`
 	StripPrefix bool   `json:"stripPrefix,omitempty"`
+	// TornadoXSRF: see App.TornadoXSRF. The proxy, not the agent, uses it.
+	TornadoXSRF bool `json:"-"`
 }
 
 // Terminal is the name of the browser terminal. It is served by the terminal
@@ -56,20 +63,25 @@ var catalog = []App{
 		Name: "jupyter", DisplayName: "Jupyter", Program: "jupyter-notebook", Port: 18888, ReadyPath: "api",
 		// The server authenticates every request (bearer token or session
 		// cookie, owner only) and the app listens on the instance's loopback,
-		// reachable only through the server: Jupyter's own token, password,
-		// host and origin checks are the server's job. XSRF: the session
-		// cookie is SameSite=Lax, so cross-site POSTs never carry it.
+		// reachable only through the server: Jupyter's own token and password
+		// are off. Its own checks stay on: the allowed origin is the
+		// instance's application origin, and XSRF is checked on every POST
+		// (browsers repeat the _xsrf cookie; for requests authenticated by an
+		// Authorization header, which no other site can forge, the proxy
+		// supplies the pair: see TornadoXSRF).
 		Command: []string{"jupyter", "notebook", "--no-browser", "--ip=127.0.0.1", "--port={port}", "--NotebookApp.port_retries=0",
 			"--NotebookApp.base_url={base}", "--NotebookApp.token=", "--NotebookApp.password=",
-			"--NotebookApp.allow_origin=*", "--NotebookApp.allow_remote_access=True", "--NotebookApp.disable_check_xsrf=True",
+			"--NotebookApp.allow_origin={origin}", "--NotebookApp.allow_remote_access=True",
 			"--NotebookApp.trust_xheaders=True"},
+		TornadoXSRF: true,
 	},
 	{
 		Name: "jupyterlab", DisplayName: "JupyterLab", Program: "jupyter-lab", Port: 18889, ReadyPath: "api",
 		Command: []string{"jupyter", "lab", "--no-browser", "--ip=127.0.0.1", "--port={port}", "--ServerApp.port_retries=0",
 			"--ServerApp.base_url={base}", "--ServerApp.token=", "--ServerApp.password=",
-			"--ServerApp.allow_origin=*", "--ServerApp.allow_remote_access=True", "--ServerApp.disable_check_xsrf=True",
+			"--ServerApp.allow_origin={origin}", "--ServerApp.allow_remote_access=True",
 			"--ServerApp.trust_xheaders=True"},
+		TornadoXSRF: true,
 	},
 	{
 		Name: "rstudio", DisplayName: "RStudio", Program: "rserver", Port: 18787, ReadyPath: "",
@@ -114,16 +126,19 @@ func Available(has func(program string) bool) []string {
 	return out
 }
 
-// BasePath is the URL path of an application of an instance, with trailing slash.
-func BasePath(instance, app string) string {
-	return "/instances/" + instance + "/apps/" + app + "/"
+// BasePath is the URL path of an application on its instance's origin, with
+// trailing slash.
+func BasePath(app string) string {
+	return "/" + app + "/"
 }
 
-// Spec makes the catalog application concrete for the instance named instance.
+// Spec makes the catalog application concrete for an instance whose
+// application origin is origin (https://INSTANCE.<apps domain>[:port]).
 // The placeholders {user} and {home} are left for the agent (see Expand).
-func (a App) Spec(instance string) Spec {
-	base := BasePath(instance, a.Name)
-	s := Spec{Name: a.Name, Port: a.Port, StripPrefix: a.StripPrefix, Command: expand(a.Command, map[string]string{"{port}": strconv.Itoa(a.Port), "{base}": base})}
+func (a App) Spec(origin string) Spec {
+	base := BasePath(a.Name)
+	s := Spec{Name: a.Name, Port: a.Port, StripPrefix: a.StripPrefix, TornadoXSRF: a.TornadoXSRF,
+		Command: expand(a.Command, map[string]string{"{port}": strconv.Itoa(a.Port), "{base}": base, "{origin}": origin})}
 	if a.ReadyPath != "" {
 		s.ReadyPath = base + a.ReadyPath
 		if a.StripPrefix {
@@ -151,7 +166,8 @@ func expand(args []string, vars map[string]string) []string {
 	return out
 }
 
-// NameRE is what a custom service's name must match: it is a URL path segment.
+// NameRE is what a custom service's name must match: it is a URL path
+// segment (never "_chub", which the gateway keeps for its sign-in).
 var NameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
 
 // Custom is a user-defined application (an Azure customService) as the
@@ -165,12 +181,12 @@ type Custom struct {
 	Env     map[string]string
 }
 
-// CustomSpec validates a custom service and makes it a Spec for the
-// instance named instance. Custom services serve at / (the proxy strips the
-// base path) and are ready once their port accepts connections; they also get
-// PORT and BASE_URL in their environment. The error says what is wrong; the
-// caller adds the field it came from.
-func CustomSpec(instance string, c Custom) (Spec, error) {
+// CustomSpec validates a custom service and makes it a Spec. Custom
+// services serve at / (the proxy strips the base path) and are ready once
+// their port accepts connections; they also get PORT and BASE_URL in their
+// environment. The error says what is wrong; the caller adds the field it
+// came from.
+func CustomSpec(c Custom) (Spec, error) {
 	if !NameRE.MatchString(c.Name) {
 		return Spec{}, fmt.Errorf("the name %q cannot be a URL path segment: use letters, digits, '.', '_' and '-' (at most 63, starting with a letter or digit)", c.Name)
 	}
@@ -183,7 +199,7 @@ func CustomSpec(instance string, c Custom) (Spec, error) {
 	if len(c.Command) == 0 || strings.TrimSpace(strings.Join(c.Command, "")) == "" {
 		return Spec{}, errors.New(`it needs a command: additionalProperties.command ("python3 -m http.server {port}" or ["python3", "-m", "http.server", "8000"]) or image.reference`)
 	}
-	base := BasePath(instance, c.Name)
+	base := BasePath(c.Name)
 	vars := map[string]string{"{port}": strconv.Itoa(c.Port), "{base}": base}
 	argv := expand(c.Command, vars)
 	if len(argv) == 1 {

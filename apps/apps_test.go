@@ -31,14 +31,19 @@ func TestJupyterSpec(t *testing.T) {
 	if !ok {
 		t.Fatal("no jupyter in the catalog")
 	}
-	s := a.Spec("ci1")
+	s := a.Spec("https://ci1.apps.localhost:8443")
 	line := strings.Join(s.Command, " ")
-	for _, w := range []string{"jupyter notebook", "--port=18888", "--NotebookApp.base_url=/instances/ci1/apps/jupyter/", "--NotebookApp.token= ", "--NotebookApp.password= ", "--ip=127.0.0.1"} {
+	for _, w := range []string{"jupyter notebook", "--port=18888", "--NotebookApp.base_url=/jupyter/", "--NotebookApp.token= ", "--NotebookApp.password= ", "--ip=127.0.0.1",
+		"--NotebookApp.allow_origin=https://ci1.apps.localhost:8443 "} {
 		if !strings.Contains(line, w) {
 			t.Errorf("jupyter's command %q lacks %q", line, w)
 		}
 	}
-	if s.ReadyPath != "/instances/ci1/apps/jupyter/api" || s.StripPrefix {
+	// Jupyter's own XSRF check stays on, and no origin but the instance's may call it.
+	if strings.Contains(line, "disable_check_xsrf") || strings.Contains(line, "allow_origin=*") || !s.TornadoXSRF {
+		t.Errorf("jupyter's command %q (TornadoXSRF %v): want its XSRF and origin checks on", line, s.TornadoXSRF)
+	}
+	if s.ReadyPath != "/jupyter/api" || s.StripPrefix {
 		t.Errorf("ready path %q, strip %v; want the base path's api, no strip", s.ReadyPath, s.StripPrefix)
 	}
 	if v, _ := Lookup("vscode"); v.Spec("x").ReadyPath != "/healthz" {
@@ -84,7 +89,7 @@ func TestCustomFromAzure(t *testing.T) {
 			c, err := CustomFromAzure([]byte(tt.json))
 			var s Spec
 			if err == nil {
-				s, err = CustomSpec("ci1", c)
+				s, err = CustomSpec(c)
 			}
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -101,8 +106,8 @@ func TestCustomFromAzure(t *testing.T) {
 		})
 	}
 	c, _ := CustomFromAzure([]byte(`{"name":"e","endpoints":[{"target":1}],"environmentVariables":{"B":{"type":"local","value":"2"},"A":{"value":"1"}},"additionalProperties":{"command":"x"}}`))
-	s, err := CustomSpec("ci1", c)
-	if err != nil || strings.Join(s.Env, " ") != "A=1 B=2 PORT=1 BASE_URL=/instances/ci1/apps/e/" {
+	s, err := CustomSpec(c)
+	if err != nil || strings.Join(s.Env, " ") != "A=1 B=2 PORT=1 BASE_URL=/e/" {
 		t.Fatalf("env %v, %v", s.Env, err)
 	}
 }

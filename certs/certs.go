@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -34,7 +35,9 @@ func In(dir string) Paths {
 }
 
 // Ensure creates the CA and a server certificate for hosts (plus localhost,
-// 127.0.0.1 and ::1) unless valid ones exist, and returns whether it made new ones.
+// 127.0.0.1 and ::1; a host may be a wildcard such as *.apps.localhost)
+// unless valid ones exist, and returns whether it made new ones. A
+// certificate made by an older version that lacks one of hosts is replaced.
 func Ensure(p Paths, hosts []string) (bool, error) {
 	if c, err := tls.LoadX509KeyPair(p.Cert, p.Key); err == nil {
 		if leaf, err := x509.ParseCertificate(c.Certificate[0]); err == nil && time.Until(leaf.NotAfter) > 30*24*time.Hour && covers(leaf, hosts) {
@@ -83,6 +86,9 @@ func covers(c *x509.Certificate, hosts []string) bool {
 	for _, h := range hosts {
 		if h == "" {
 			continue
+		}
+		if rest, ok := strings.CutPrefix(h, "*."); ok {
+			h = "x." + rest // a wildcard is there if it matches a name it stands for
 		}
 		if c.VerifyHostname(h) != nil {
 			return false

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -37,9 +38,8 @@ func TestApplications(t *testing.T) {
 	}
 	// Ann may manage computes of the workspace (Contributor there).
 	wsScope := "/subscriptions/" + chubSub + "/resourceGroups/default/providers/Microsoft.MachineLearningServices/workspaces/default"
-	if r := call(t, s, s.token(), "PUT", wsScope+"/providers/Microsoft.Authorization/roleAssignments/6f1e2c4a-0d6b-4c1e-9a51-3b1f1a2b0c01?api-version=2022-04-01",
-		`{"properties":{"roleDefinitionId":"b24988ac-6180-42a0-ab88-20f7382dd24c","principalId":"`+annUser.ObjectID+`"}}`); r.status != 201 && r.status != 200 {
-		t.Fatalf("assign ann Contributor: %d %v", r.status, r.body)
+	if _, err := admin.AssignRole(ctx(t), annUser.ObjectID, "Contributor", wsScope); err != nil {
+		t.Fatalf("assign ann Contributor: %v", err)
 	}
 	tok, err := admin.CreateToken(ctx(t), "ann", "apps", 1)
 	if err != nil {
@@ -56,8 +56,10 @@ func TestApplications(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	base := "https://" + s.addr
-	jupyter := base + "/instances/apps-box/apps/jupyter/"
+	// The instance's applications have their own origin.
+	_, port, _ := net.SplitHostPort(s.addr)
+	base := "https://apps-box.apps.localhost:" + port
+	jupyter := base + "/jupyter/"
 	var apps map[string]string
 	waitFor(t, 20*time.Second, "Jupyter in the applications list", func() bool {
 		c, err := ann.GetCompute(ctx(t), "", "apps-box")
@@ -70,7 +72,7 @@ func TestApplications(t *testing.T) {
 		}
 		return apps["Jupyter"] != ""
 	})
-	if apps["Jupyter"] != jupyter || apps["web"] != base+"/instances/apps-box/apps/web/" {
+	if apps["Jupyter"] != jupyter || apps["web"] != base+"/web/" {
 		t.Fatalf("applications %v; want Jupyter at %s and web", apps, jupyter)
 	}
 	if _, ok := apps["JupyterLab"]; ok != hasProgram("jupyter-lab") {
@@ -81,6 +83,7 @@ func TestApplications(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hc.Transport = loopbackNames(hc)
 	bearer := func(token string) http.Header { return http.Header{"Authorization": {"Bearer " + token}} }
 	do := func(hc *http.Client, method, url string, h http.Header, body string) (int, http.Header, []byte) {
 		t.Helper()
@@ -163,11 +166,11 @@ func TestApplications(t *testing.T) {
 	browser := &http.Client{Transport: hc.Transport, Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	code, h, _ := do(browser, "GET", jupyter+"?token="+url.QueryEscape(tok.Token), http.Header{"Accept": {"text/html"}}, "")
 	setCookie := h.Get("Set-Cookie")
-	if code != 303 || h.Get("Location") != "/instances/apps-box/apps/jupyter/" {
+	if code != 303 || h.Get("Location") != "/jupyter/" {
 		t.Fatalf("sign-in: %d to %q; want 303 to the clean URL", code, h.Get("Location"))
 	}
-	for _, attr := range []string{"chub_app_session=", "Path=/instances/apps-box/", "HttpOnly", "Secure", "SameSite=Lax"} {
-		if !strings.Contains(setCookie, attr) {
+	for _, attr := range []string{"chub_app_session=", "Path=/;", "HttpOnly", "Secure", "SameSite=Lax"} {
+		if !strings.Contains(setCookie+";", attr) {
 			t.Errorf("session cookie %q lacks %s", setCookie, attr)
 		}
 	}
@@ -190,7 +193,7 @@ func TestApplications(t *testing.T) {
 	}
 
 	// The custom service given at create, then a list replaced through the API.
-	if code, _, body := do(hc, "GET", base+"/instances/apps-box/apps/web/", bearer(tok.Token), ""); code != 200 || !strings.Contains(string(body), "served-by-web") {
+	if code, _, body := do(hc, "GET", base+"/web/", bearer(tok.Token), ""); code != 200 || !strings.Contains(string(body), "served-by-web") {
 		t.Fatalf("custom service web: %d %.200s", code, body)
 	}
 	svcPath := "/subscriptions/" + chubSub + "/resourceGroups/default/providers/Microsoft.MachineLearningServices/workspaces/default/computes/apps-box/customServices?api-version=2024-04-01"
@@ -204,10 +207,10 @@ func TestApplications(t *testing.T) {
 	if r := call(t, s, bobTok.Token, "POST", svcPath, `[]`); r.status != 403 {
 		t.Errorf("bob replacing ann's custom services: %d; want 403", r.status)
 	}
-	if code, _, body := do(hc, "GET", base+"/instances/apps-box/apps/web2/", bearer(tok.Token), ""); code != 200 || !strings.Contains(string(body), "web2 here") {
+	if code, _, body := do(hc, "GET", base+"/web2/", bearer(tok.Token), ""); code != 200 || !strings.Contains(string(body), "web2 here") {
 		t.Fatalf("custom service web2: %d %.200s", code, body)
 	}
-	if code, _, _ := do(hc, "GET", base+"/instances/apps-box/apps/web/", bearer(tok.Token), ""); code != 404 {
+	if code, _, _ := do(hc, "GET", base+"/web/", bearer(tok.Token), ""); code != 404 {
 		t.Errorf("the replaced custom service web: %d; want 404", code)
 	}
 	if out, _ := run(t, ann, "apps-box", `python3 -c "import socket; socket.create_connection(('127.0.0.1', 8000))" 2>&1`); !strings.Contains(out, "refused") {
@@ -331,7 +334,7 @@ c = http.client.HTTPConnection("127.0.0.1", 18888)
 ds = []
 for i in range(%d):
     t = time.perf_counter()
-    c.request("GET", "/instances/apps-box/apps/jupyter/api")
+    c.request("GET", "/jupyter/api")
     r = c.getresponse(); r.read()
     if i >= 10: ds.append(time.perf_counter() - t)
 ds.sort()

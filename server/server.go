@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,14 @@ type Config struct {
 	// base of the URLs the API hands out; "" derives it from Listen
 	// (ResolveExternalURL). The Host header of a request is never used.
 	ExternalURL string
+	// AppsDomain is the domain under which each instance's applications get
+	// their own origin, https://NAME.<AppsDomain>/APP/ ("apps.localhost" when
+	// empty); a ":PORT" suffix sets the port of those URLs (default: the
+	// external URL's).
+	AppsDomain string
+	// AppsTLSCert and AppsTLSKey are a certificate for *.<AppsDomain> when
+	// TLSCert does not cover it.
+	AppsTLSCert, AppsTLSKey string
 	// Out receives the first-start messages meant for a person (token, CA path).
 	Out    io.Writer
 	Logger *slog.Logger
@@ -87,7 +96,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := privateStore(dataDir); err != nil {
 		return err
 	}
-	tlsConfig, caPath, err := setupTLS(cfg, dataDir)
+	appsDomain, appsPort, err := AppsOrigin(cfg.AppsDomain, externalURL)
+	if err != nil {
+		return err
+	}
+	tlsConfig, caPath, err := setupTLS(cfg, dataDir, appsDomain)
 	if err != nil {
 		return err
 	}
@@ -163,15 +176,16 @@ func Run(ctx context.Context, cfg Config) error {
 	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage}
 	life.Wake = func(id string) { rec.Wake(id); sshGate.Wake(id) }
 	life.CheckSSHKey, life.PickSSHPort = sshgate.CheckKey, sshAlloc.Pick
+	var appGate *appgateway.Gateway
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: &access.RBAC{Store: store}, Runtime: rt,
 		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen),
-		ExternalURL: externalURL})
+		ExternalURL: externalURL, AppURL: func(instance, app string) string { return appGate.URL(instance, app) }})
 
 	sessionKey, err := appgateway.LoadOrCreateKey(filepath.Join(dataDir, "apps-session.key"))
 	if err != nil {
 		return fmt.Errorf("application session key: %w", err)
 	}
-	appGate, err := appgateway.New(appgateway.Config{Store: store, Authorizer: &access.RBAC{Store: store}, Agents: agents,
+	appGate, err = appgateway.New(appgateway.Config{Domain: appsDomain, Port: appsPort, Store: store, Authorizer: &access.RBAC{Store: store}, Agents: agents,
 		Audit: func(ctx context.Context, e *chub.AuditEntry) {
 			if err := store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 				log.Error("audit log write failed", "err", err)
@@ -187,7 +201,8 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	// The API serves every path; gateways (applications, terminals) mount
-	// their own prefixes beside it.
+	// their own prefixes beside it. Application origins (NAME.<apps
+	// domain>) get the application gateway only.
 	mux := http.NewServeMux()
 	// Studio owns the root and its pages; the API every other path.
 	studioUI := studio.Handler()
@@ -198,9 +213,15 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		apiServer.ServeHTTP(w, r)
 	}))
-	mux.Handle(appgateway.Prefix, appGate)
+	mux.Handle(appgateway.Prefix, http.HandlerFunc(appGate.ServeHandoff))
 	httpServer := &http.Server{
-		Handler:           mux,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if appGate.Owns(r.Host) {
+				appGate.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		}),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -243,11 +264,47 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func setupTLS(cfg Config, dataDir string) (*tls.Config, string, error) {
+// AppsOrigin checks the --apps-domain flag (DOMAIN or DOMAIN:PORT; "" is
+// appgateway.DefaultDomain) and returns the domain and the port of the
+// application URLs (the external URL's when the flag has none; "" for 443).
+func AppsOrigin(flag, externalURL string) (domain, port string, err error) {
+	domain = strings.ToLower(strings.TrimSpace(flag))
+	if domain == "" {
+		domain = appgateway.DefaultDomain
+	}
+	if h, p, err := net.SplitHostPort(domain); err == nil {
+		domain, port = h, p
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", "", fmt.Errorf("--apps-domain %q: the port must be a number from 1 to 65535", flag)
+		}
+	} else if u, err := url.Parse(externalURL); err == nil {
+		port = u.Port()
+	}
+	labels := strings.Split(domain, ".")
+	ok := len(labels) >= 2
+	for _, l := range labels {
+		ok = ok && l != "" && len(l) <= 63 && strings.Trim(l, "abcdefghijklmnopqrstuvwxyz0123456789-") == "" && l[0] != '-' && l[len(l)-1] != '-'
+	}
+	if !ok || net.ParseIP(domain) != nil {
+		return "", "", fmt.Errorf("--apps-domain %q must be a DNS name of at least two labels (such as apps.localhost or apps.chub.example.com): each instance gets the name NAME.<domain>", flag)
+	}
+	if port == "443" {
+		port = ""
+	}
+	return domain, port, nil
+}
+
+func setupTLS(cfg Config, dataDir, appsDomain string) (*tls.Config, string, error) {
 	certFile, keyFile, caPath := cfg.TLSCert, cfg.TLSKey, ""
 	if (certFile == "") != (keyFile == "") {
 		return nil, "", errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
+	if (cfg.AppsTLSCert == "") != (cfg.AppsTLSKey == "") {
+		return nil, "", errors.New("--apps-tls-cert and --apps-tls-key go together: give both or neither")
+	}
+	// The application origins need *.<apps domain> (a wildcard one label
+	// below the domain, which browsers accept: apps.localhost is no public suffix).
+	wildcard := "*." + appsDomain
 	if certFile == "" {
 		p := certs.In(filepath.Join(dataDir, "tls"))
 		host, _, _ := net.SplitHostPort(cfg.Listen)
@@ -257,6 +314,9 @@ func setupTLS(cfg Config, dataDir string) (*tls.Config, string, error) {
 		}
 		if hn, err := os.Hostname(); err == nil {
 			hosts = append(hosts, hn)
+		}
+		if cfg.AppsTLSCert == "" {
+			hosts = append(hosts, wildcard)
 		}
 		made, err := certs.Ensure(p, hosts)
 		if err != nil {
@@ -271,7 +331,34 @@ func setupTLS(cfg Config, dataDir string) (*tls.Config, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("load TLS certificate: %w", err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, caPath, nil
+	pairs := []tls.Certificate{pair}
+	switch {
+	case cfg.AppsTLSCert != "":
+		apps, err := tls.LoadX509KeyPair(cfg.AppsTLSCert, cfg.AppsTLSKey)
+		if err != nil {
+			return nil, "", fmt.Errorf("load --apps-tls-cert: %w", err)
+		}
+		if apps.Leaf != nil && apps.Leaf.VerifyHostname("x."+appsDomain) != nil {
+			return nil, "", fmt.Errorf("--apps-tls-cert does not cover %s (the application origins NAME.%s)", wildcard, appsDomain)
+		}
+		pairs = append(pairs, apps)
+	case pair.Leaf != nil && pair.Leaf.VerifyHostname("x."+appsDomain) != nil:
+		// A real certificate that does not cover the application origins:
+		// they get one of the local CA, which browsers trust only if told to.
+		p := certs.In(filepath.Join(dataDir, "tls"))
+		p.Cert, p.Key = filepath.Join(dataDir, "tls", "apps.crt"), filepath.Join(dataDir, "tls", "apps.key")
+		if _, err := certs.Ensure(p, []string{wildcard}); err != nil {
+			return nil, "", fmt.Errorf("make TLS certificate for %s: %w", wildcard, err)
+		}
+		apps, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+		if err != nil {
+			return nil, "", fmt.Errorf("load TLS certificate: %w", err)
+		}
+		pairs = append(pairs, apps)
+		fmt.Fprintf(cfg.Out, "--tls-cert does not cover %s: the application origins use a certificate of the local CA %s; give --apps-tls-cert/--apps-tls-key for a real one\n", wildcard, p.CACert)
+	}
+	// With several certificates the one whose names match the client's SNI is served.
+	return &tls.Config{Certificates: pairs, MinVersion: tls.VersionTLS12}, caPath, nil
 }
 
 // bootstrap makes, on first start, the admin user and token, and the

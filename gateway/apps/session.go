@@ -18,14 +18,16 @@ import (
 // user, for which instance, until when, and holds the SHA-256 of the API
 // token it was made from (never the token), so that a revoked or expired
 // token ends the session at once. The cookie is HttpOnly, Secure,
-// SameSite=Lax and scoped to /instances/NAME/.
+// SameSite=Lax, Path=/ and host-only on the instance's application origin
+// (no Domain attribute), so no other host, Studio's included, ever gets it.
 
 // CookieName is the name of the session cookie.
 const CookieName = "chub_app_session"
 
-// StudioCookie is Studio's session cookie (api.SessionCookie): a browser
-// signed in to Studio opens its applications without a token in the URL.
-// Neither it nor the CSRF cookie (api.CSRFCookie) reaches an application.
+// StudioCookie is Studio's session cookie (api.SessionCookie): on Studio's
+// origin it lets ServeHandoff sign a browser in to an application origin.
+// It is no credential on an application origin, and neither it nor the CSRF
+// cookie (api.CSRFCookie) reaches an application or may be set by one.
 const (
 	StudioCookie     = "chub_session"
 	studioCSRFCookie = "chub_csrf"

@@ -80,9 +80,16 @@ func TestParsePath(t *testing.T) {
 		{"/elsewhere", "", "", false},
 	}
 	for _, tt := range tests {
-		name, app, ok := parsePath(tt.path)
+		name, app, _, ok := parseOldPath(tt.path)
 		if name != tt.name || app != tt.app || ok != tt.ok {
-			t.Errorf("parsePath(%q) = %q, %q, %v; want %q, %q, %v", tt.path, name, app, ok, tt.name, tt.app, tt.ok)
+			t.Errorf("parseOldPath(%q) = %q, %q, %v; want %q, %q, %v", tt.path, name, app, ok, tt.name, tt.app, tt.ok)
+		}
+	}
+	for p, want := range map[string]string{"/jupyter/": "jupyter", "/jupyter/api/kernels": "jupyter", "/jupyter": "jupyter", "/": "", "//x": "", "/_chub/signin": "", "/a b/": ""} {
+		if app, ok := parsePath(p); app != want && ok {
+			t.Errorf("parsePath(%q) = %q, %v; want %q", p, app, ok, want)
+		} else if ok != (want != "") {
+			t.Errorf("parsePath(%q) = %q, %v", p, app, ok)
 		}
 	}
 }
