@@ -93,6 +93,11 @@ func validScope(scope string) error {
 	if !strings.HasPrefix(scope, "/") || len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
 		return chub.Invalid("InvalidScope", "scope", "scope %q must be / or start with /subscriptions/{id}", scope)
 	}
+	for _, p := range parts {
+		if p == "" || p == "." || p == ".." {
+			return chub.Invalid("InvalidScope", "scope", "scope %q has an empty, . or .. segment; give the resource's ARM id", scope)
+		}
+	}
 	return nil
 }
 

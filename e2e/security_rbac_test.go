@@ -55,6 +55,12 @@ func TestRoleDefinitionRewrite(t *testing.T) {
 	if r.status != 403 {
 		t.Errorf("mallory assigning himself Owner at /: %d %v; want 403", r.status, r.body)
 	}
+	// 2b. Nor at a scope that climbs out of his compute with "..".
+	r = call(t, s, malTok, "PUT", box+"/../../../../../../../.."+authz+"/roleAssignments/"+"5a5b5c5d-2222-2222-3333-444455556666"+apiV,
+		`{"properties":{"roleDefinitionId":"`+roleDefPath(access.OwnerID)+`","principalId":"`+malID+`"}}`)
+	if r.status == 201 || r.status == 200 {
+		t.Errorf("mallory assigning himself Owner at his compute/../..: %d %v; want a refusal", r.status, r.body)
+	}
 	// 3. A token for bob.
 	if r := call(t, s, malTok, "POST", "/chub/v1/users/bob/tokens", `{"name":"stolen"}`); r.status != 403 {
 		t.Errorf("mallory minting a token for bob: %d %v; want 403", r.status, r.body)
