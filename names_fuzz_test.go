@@ -213,7 +213,7 @@ func FuzzSchedules(f *testing.F) {
 				}
 			}
 			for _, d := range r.Schedule.WeekDays {
-				if _, err := oneOf(d, "", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"); err != nil || d[1:] != strings.ToLower(d[1:]) {
+				if _, err := oneOf(d, "", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"); err != nil || d == "" || d[1:] != strings.ToLower(d[1:]) {
 					t.Fatalf("%s: accepted week day %q", in, d)
 				}
 			}

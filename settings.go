@@ -405,6 +405,9 @@ func (s *Schedules) validate(t string) error {
 					}
 				}
 				for j, d := range r.WeekDays {
+					if d == "" {
+						return Invalid("InvalidSchedule", it+"recurrence.schedule.weekDays", "a week day cannot be empty; use Monday to Sunday")
+					}
 					if r.WeekDays[j], err = oneOf(d, it+"recurrence.schedule.weekDays", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"); err != nil {
 						return err
 					}
