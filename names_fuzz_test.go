@@ -164,7 +164,7 @@ func FuzzSchedules(f *testing.F) {
 	f.Add("Start", "Recurrence", "", "Day", 1, "[24]", `[]`)
 	f.Add("Stop", "Recurrence", "", "Hour", -3, "[-1]", `["Funday"]`)
 	f.Fuzz(func(t *testing.T, action, trigger, expr, freq string, interval int, hoursJSON, daysJSON string) {
-		if !utf8.ValidString(action + trigger + expr + freq) {
+		if !utf8.ValidString(action) || !utf8.ValidString(trigger) || !utf8.ValidString(expr) || !utf8.ValidString(freq) {
 			return // a JSON body holds only UTF-8
 		}
 		var hours []int
