@@ -1,6 +1,9 @@
 package chub
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // RoleDefinition is a role in Azure's JSON shape: the actions it allows,
 // minus the ones it excludes, at the scopes it may be assigned to.
@@ -12,6 +15,27 @@ type RoleDefinition struct {
 	Actions          []string `json:"Actions"`
 	NotActions       []string `json:"NotActions"`
 	AssignableScopes []string `json:"AssignableScopes"`
+}
+
+// ScopeCovers reports whether an assignment at scope applies to resource:
+// the same id or one below it, case-insensitively; / covers everything.
+func ScopeCovers(scope, resource string) bool {
+	if scope == "/" {
+		return true
+	}
+	s, r := strings.ToLower(strings.TrimRight(scope, "/")), strings.ToLower(strings.TrimRight(resource, "/"))
+	return r == s || strings.HasPrefix(r, s+"/")
+}
+
+// AssignableAt reports whether the role may be assigned at scope: one of
+// its assignable scopes is the scope or above it.
+func (r RoleDefinition) AssignableAt(scope string) bool {
+	for _, sc := range r.AssignableScopes {
+		if ScopeCovers(sc, scope) {
+			return true
+		}
+	}
+	return false
 }
 
 // RoleAssignment grants a principal a role at a scope (an ARM id prefix:

@@ -51,11 +51,16 @@ type Store interface {
 	RevokeToken(ctx context.Context, userID, tokenID string) error
 
 	ListRoleDefinitions(ctx context.Context) ([]RoleDefinition, error)
+	// PutRoleDefinition creates or replaces a custom role; it refuses with
+	// KindConflict (RoleDefinitionHasAssignments) a role that would no
+	// longer be assignable where it is assigned, atomically.
 	PutRoleDefinition(ctx context.Context, r RoleDefinition) error
 	// DeleteRoleDefinition refuses with KindConflict while the role is assigned.
 	DeleteRoleDefinition(ctx context.Context, id string) error
 	// ListRoleAssignments lists a principal's assignments, or all when principalID is "".
 	ListRoleAssignments(ctx context.Context, principalID string) ([]RoleAssignment, error)
+	// CreateRoleAssignment refuses with KindInvalid an assignment of a
+	// custom role at a scope it is not assignable at, atomically.
 	CreateRoleAssignment(ctx context.Context, a RoleAssignment) error
 	DeleteRoleAssignment(ctx context.Context, id string) error
 

@@ -74,14 +74,8 @@ func MatchAction(pattern, action string) bool {
 }
 
 // ScopeCovers reports whether an assignment at scope applies to resource:
-// the same id or one below it, case-insensitively.
-func ScopeCovers(scope, resource string) bool {
-	if scope == "/" {
-		return true
-	}
-	s, r := strings.ToLower(strings.TrimRight(scope, "/")), strings.ToLower(strings.TrimRight(resource, "/"))
-	return r == s || strings.HasPrefix(r, s+"/")
-}
+// the same id or one below it, case-insensitively (chub.ScopeCovers).
+func ScopeCovers(scope, resource string) bool { return chub.ScopeCovers(scope, resource) }
 
 // Allows reports whether the role permits the action: some Action matches
 // and no NotAction does.

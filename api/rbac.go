@@ -168,7 +168,7 @@ func (s *Server) listRoleDefs(w http.ResponseWriter, r *http.Request, scope stri
 		for _, sc := range role.AssignableScopes {
 			below = below || access.ScopeCovers(scope, sc)
 		}
-		if (name == "" || strings.EqualFold(role.Name, name)) && (assignableAt(role, scope) || below) {
+		if (name == "" || strings.EqualFold(role.Name, name)) && (role.AssignableAt(scope) || below) {
 			out = append(out, toRoleDefJSON(role))
 		}
 	}
@@ -239,20 +239,8 @@ func (s *Server) putRoleDef(w http.ResponseWriter, r *http.Request, scope, id st
 			return err
 		}
 	}
-	if old != nil {
-		// A role cannot be narrowed below the scopes where it is assigned.
-		as, err := s.assignmentsOf(r, role.ID)
-		if err != nil {
-			return err
-		}
-		for _, a := range as {
-			if !assignableAt(role, a.Scope) {
-				return chub.Conflict("RoleDefinitionHasAssignments", "properties.assignableScopes",
-					"role %q is assigned at %q, which the new assignable scopes (%s) do not cover; delete that assignment first or keep a scope that covers it",
-					role.Name, a.Scope, strings.Join(role.AssignableScopes, ", "))
-			}
-		}
-	}
+	// The store refuses to narrow the role below the scopes where it is
+	// assigned (RoleDefinitionHasAssignments).
 	if err := s.cfg.Store.PutRoleDefinition(r.Context(), role); err != nil {
 		return err
 	}
@@ -272,32 +260,6 @@ func (s *Server) customRole(r *http.Request, id string) (*chub.RoleDefinition, e
 		}
 	}
 	return nil, nil
-}
-
-// assignmentsOf lists the assignments of a role, all principals.
-func (s *Server) assignmentsOf(r *http.Request, roleID string) ([]chub.RoleAssignment, error) {
-	all, err := s.cfg.Store.ListRoleAssignments(r.Context(), "")
-	if err != nil {
-		return nil, err
-	}
-	var out []chub.RoleAssignment
-	for _, a := range all {
-		if strings.EqualFold(a.RoleDefinitionID, roleID) {
-			out = append(out, a)
-		}
-	}
-	return out, nil
-}
-
-// assignableAt reports whether the role may be assigned at scope: one of
-// its assignable scopes is the scope or above it.
-func assignableAt(role chub.RoleDefinition, scope string) bool {
-	for _, sc := range role.AssignableScopes {
-		if access.ScopeCovers(sc, scope) {
-			return true
-		}
-	}
-	return false
 }
 
 // deleteRoleDef deletes a custom role. It is authorized on every scope the
@@ -421,7 +383,7 @@ func (s *Server) putAssignment(w http.ResponseWriter, r *http.Request, scope, id
 	if err != nil {
 		return err
 	}
-	if !assignableAt(role, scope) {
+	if !role.AssignableAt(scope) {
 		return chub.Invalid("InvalidScope", "scope", "role %q cannot be assigned at %s; its assignable scopes are %s", role.Name, scope, strings.Join(role.AssignableScopes, ", "))
 	}
 	if _, err := s.cfg.Store.UserByID(r.Context(), body.Properties.PrincipalID); err != nil {

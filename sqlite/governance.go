@@ -99,15 +99,44 @@ func (d *DB) ListRoleDefinitions(ctx context.Context) ([]chub.RoleDefinition, er
 	return out, rows.Err()
 }
 
-// PutRoleDefinition creates or replaces a custom role.
+// PutRoleDefinition creates or replaces a custom role. A replacement that
+// would leave an assignment of the role at a scope it is no longer
+// assignable at is refused, in the same transaction as the write, so that
+// no assignment made meanwhile escapes the check.
 func (d *DB) PutRoleDefinition(ctx context.Context, r chub.RoleDefinition) error {
 	body, _ := json.Marshal(r)
-	_, err := d.db.ExecContext(ctx, `INSERT INTO role_definitions (id, name, body, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body`, r.ID, r.Name, string(body), fmtTime(time.Now()))
-	if isUnique(err) {
-		return chub.Conflict("RoleDefinitionExists", "Name", "a role named %q already exists", r.Name)
-	}
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT scope FROM role_assignments WHERE role_definition_id = ? ORDER BY scope`, r.ID)
+		if err != nil {
+			return fmt.Errorf("role %s's assignments: %w", r.ID, err)
+		}
+		var outside string
+		for rows.Next() {
+			var scope string
+			if err := rows.Scan(&scope); err != nil {
+				rows.Close()
+				return err
+			}
+			if outside == "" && !r.AssignableAt(scope) {
+				outside = scope
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if outside != "" {
+			return chub.Conflict("RoleDefinitionHasAssignments", "properties.assignableScopes",
+				"role %q is assigned at %q, which the new assignable scopes (%s) do not cover; delete that assignment first or keep a scope that covers it",
+				r.Name, outside, strings.Join(r.AssignableScopes, ", "))
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO role_definitions (id, name, body, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT(id) DO UPDATE SET name = excluded.name, body = excluded.body`, r.ID, r.Name, string(body), fmtTime(time.Now()))
+		if isUnique(err) {
+			return chub.Conflict("RoleDefinitionExists", "Name", "a role named %q already exists", r.Name)
+		}
+		return err
+	})
 }
 
 // DeleteRoleDefinition removes an unassigned custom role.
@@ -152,17 +181,35 @@ func (d *DB) ListRoleAssignments(ctx context.Context, principalID string) ([]chu
 	return out, rows.Err()
 }
 
-// CreateRoleAssignment stores an assignment; the same one twice is a conflict.
+// CreateRoleAssignment stores an assignment; the same one twice is a
+// conflict. A custom role must be assignable at the assignment's scope,
+// checked in the same transaction as the write (see PutRoleDefinition).
 func (d *DB) CreateRoleAssignment(ctx context.Context, a chub.RoleAssignment) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO role_assignments (id, principal_id, role_definition_id, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
-		a.ID, a.PrincipalID, a.RoleDefinitionID, a.Scope, fmtTime(a.CreatedAt), a.CreatedBy)
-	if isUnique(err) {
-		return chub.Conflict("RoleAssignmentExists", "properties", "the role assignment already exists")
-	}
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
-		return chub.Invalid("PrincipalNotFound", "properties.principalId", "principal %s does not exist", a.PrincipalID)
-	}
-	return err
+	return d.tx(ctx, func(tx *sql.Tx) error {
+		var body string
+		err := tx.QueryRowContext(ctx, `SELECT body FROM role_definitions WHERE id = ?`, a.RoleDefinitionID).Scan(&body)
+		switch {
+		case err == nil:
+			var r chub.RoleDefinition
+			if err := json.Unmarshal([]byte(body), &r); err != nil {
+				return fmt.Errorf("role %s: %w", a.RoleDefinitionID, err)
+			}
+			if !r.AssignableAt(a.Scope) {
+				return chub.Invalid("InvalidScope", "scope", "role %q cannot be assigned at %s; its assignable scopes are %s", r.Name, a.Scope, strings.Join(r.AssignableScopes, ", "))
+			}
+		case err != sql.ErrNoRows: // no row: a built-in role, assignable everywhere
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO role_assignments (id, principal_id, role_definition_id, scope, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)`,
+			a.ID, a.PrincipalID, a.RoleDefinitionID, a.Scope, fmtTime(a.CreatedAt), a.CreatedBy)
+		if isUnique(err) {
+			return chub.Conflict("RoleAssignmentExists", "properties", "the role assignment already exists")
+		}
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+			return chub.Invalid("PrincipalNotFound", "properties.principalId", "principal %s does not exist", a.PrincipalID)
+		}
+		return err
+	})
 }
 
 // DeleteRoleAssignment removes an assignment.
