@@ -8,7 +8,7 @@ TAGS  ?= seccomp
 DATA  ?= ./data
 LISTEN ?= 127.0.0.1:8443
 
-.PHONY: all build setup run test test-go test-sdk test-studio lint bench clean
+.PHONY: all build setup run test test-go test-fuzz test-sdk test-studio lint bench clean
 
 all: build
 
@@ -29,6 +29,12 @@ lint:
 test-go: build
 	CHUB_BIN=$(abspath $(BIN)) $(GO) test -tags '$(TAGS)' -count=1 -timeout 45m ./...
 
+# Every Go fuzz target (func FuzzX in a *_test.go file, found by scripts/fuzz.sh)
+# for FUZZTIME each; no root and no server needed.
+FUZZTIME ?= 5s
+test-fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
+
 test-sdk: build
 	CHUB_BIN=$(abspath $(BIN)) bash sdktest/run.sh
 
@@ -36,7 +42,7 @@ test-sdk: build
 test-studio: build
 	CHUB_BIN=$(abspath $(BIN)) bash studiotest/run.sh
 
-test: setup lint test-go test-sdk test-studio
+test: setup lint test-go test-fuzz test-sdk test-studio
 
 bench: build
 	CHUB_BIN=$(abspath $(BIN)) bash scripts/bench.sh --instances 20
