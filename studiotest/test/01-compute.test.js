@@ -1,7 +1,7 @@
 'use strict';
 // The main journey of a data scientist (alice, Contributor): sign in, create an instance from
 // the form, watch it reach Running, use its terminal (and re-attach after a reload), open
-// Jupyter, then stop, start, restart and delete it, every change shown live.
+// Jupyter on its own origin (a notebook cell runs), then stop, start, restart and delete it, every change shown live.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const s = require('../lib/studio');
@@ -118,22 +118,52 @@ test('the terminal runs a command and re-attaches after a reload', async () => {
   await s.waitFor('the second output', async () => /^again-42$/m.test(await rows.innerText()), 20000);
 });
 
-test('the Jupyter link opens Jupyter, signed in by the Studio session', async () => {
+test('the Jupyter link opens Jupyter on its own origin, signed in by the Studio session; a notebook runs', async () => {
   await page.getByRole('tab', { name: 'Details' }).click();
   const link = page.locator('.app-list').getByRole('link', { name: 'Jupyter', exact: true });
   await link.waitFor();
   const href = await link.getAttribute('href');
   assert.doesNotMatch(href, /token=/);
+  const studioHost = new URL(s.SERVER).host;
+  const appHost = `${NAME}.apps.localhost:${new URL(s.SERVER).port}`;
   const [jup] = await Promise.all([page.context().waitForEvent('page'), link.click()]);
   await s.waitFor('Jupyter\'s page', async () => {
     await jup.waitForLoadState('domcontentloaded');
     // Debian's Notebook 6: "Home Page - Select or create a notebook", the Jupyter logo and tree.
-    if (/\/apps\/jupyter\/tree/.test(jup.url()) && await jup.locator('#ipython_notebook, #notebook_list').count() > 0) return true;
+    if (/\/jupyter\/tree/.test(jup.url()) && await jup.locator('#ipython_notebook, #notebook_list').count() > 0) return true;
     await jup.waitForTimeout(1500);
     await jup.reload();
     return false;
   }, 90000);
+  // Its own origin: the instance's host under apps.localhost, not Studio's; no code left in the URL.
+  const loc = new URL(jup.url());
+  assert.equal(loc.host, appHost);
+  assert.notEqual(loc.host, studioHost);
+  assert.doesNotMatch(jup.url(), /code=|token=/);
+  assert.equal(await jup.evaluate(() => location.origin), 'https://' + appHost);
+  // Scripts there see none of ComputeHub's cookies (the session cookie is HttpOnly, Studio's are on Studio's host).
+  assert.doesNotMatch(await jup.evaluate(() => document.cookie), /chub_/);
+  // Jupyter's own XSRF check is on: a POST without the _xsrf token is refused...
+  const bare = await jup.evaluate(async () => (await fetch('/jupyter/api/contents', { method: 'POST', body: '{"type":"notebook"}' })).status);
+  assert.equal(bare, 403);
+  // ...while Jupyter's own page (which repeats it) makes a notebook and runs a cell on a real kernel.
+  const made = await jup.evaluate(async () => {
+    const xsrf = (document.cookie.match(/(?:^|; )_xsrf=([^;]*)/) || [])[1];
+    const res = await fetch('/jupyter/api/contents', { method: 'POST', headers: { 'X-XSRFToken': decodeURIComponent(xsrf || '') }, body: '{"type":"notebook"}' });
+    return { status: res.status, path: res.ok ? (await res.json()).path : await res.text() };
+  });
+  assert.equal(made.status, 201, JSON.stringify(made));
+  await jup.goto('https://' + appHost + '/jupyter/notebooks/' + encodeURIComponent(made.path));
+  await jup.locator('#kernel_indicator_icon.kernel_idle_icon').waitFor({ timeout: 90000 });
+  await jup.locator('.cell .CodeMirror').first().click();
+  await jup.keyboard.type('6*7');
+  await jup.keyboard.press('Shift+Enter');
+  await jup.locator('.output_area .output_result, .output_area pre').filter({ hasText: /^42$/ }).first().waitFor({ timeout: 60000 });
+  await s.screenshot(jup, 'jupyter.png');
+  // Studio itself still works in the other tab (its CSRF cookie untouched).
   await jup.close();
+  await page.reload();
+  await page.locator('.app-list').waitFor();
 });
 
 async function act(label, want) {

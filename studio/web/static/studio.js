@@ -124,6 +124,12 @@ function assignedName(c) {
 }
 const isMine = c => { const p = props(c); return ownerOf(c) === st.me.objectId || (p.createdBy && p.createdBy.userId === st.me.objectId); };
 const mayOpenApps = c => st.perms['applicationaccess/action'] && ownerOf(c) === st.me.objectId;
+// appHref is where an application link goes: Studio's hand-off path (/instances/NAME/apps/APP/),
+// which signs this browser in to the application's own origin (its endpointUri) with a one-time
+// code and redirects there. Studio's cookies never go to that origin.
+const appHref = (c, a) => {
+  try { return '/instances/' + encodeURIComponent(c.name) + '/apps' + new URL(a.endpointUri).pathname; } catch { return a.endpointUri; }
+};
 function sizeOf(name) { return (st.sizes || []).find(s => s.name.toLowerCase() === String(name).toLowerCase()); }
 function sizeText(name) {
   const s = sizeOf(name);
@@ -367,7 +373,7 @@ function renderList() {
     return [
       ['name', c.name, () => h('a', { href: '/ui/compute/instances/' + encodeURIComponent(c.name), 'data-link': true, class: 'name-link' }, c.name)],
       ['state', stateOf(c), () => stateBadge(stateOf(c))],
-      ['apps', apps.map(a => a.displayName + a.endpointUri).join('|'), () => apps.length ? h('span', { class: 'apps' }, apps.map(a => h('a', { href: a.endpointUri, target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName)),
+      ['apps', apps.map(a => a.displayName + a.endpointUri).join('|'), () => apps.length ? h('span', { class: 'apps' }, apps.map(a => h('a', { href: appHref(c, a), target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName)),
         h('a', { href: '/ui/compute/instances/' + encodeURIComponent(c.name) + '?tab=terminal', 'data-link': true, class: 'app-link' }, 'Terminal')) : h('span', { class: 'muted' }, '—')],
       ['size', p.vmSize, () => h('span', {}, h('span', { class: 'mono' }, p.vmSize || '—'), h('br'), h('span', { class: 'muted small' }, sizeText(p.vmSize)))],
       ['by', (p.createdBy && p.createdBy.userName) || '', () => (p.createdBy && p.createdBy.userName) || '—'],
@@ -608,7 +614,7 @@ function renderInstance(name) {
         row('Last operation', lo ? `${lo.operationName} · ${lo.operationStatus} · ${fmtDate(lo.operationTime)}` : ''))),
       h('div', {},
         h('section', { class: 'card' }, h('h2', {}, 'Applications'),
-          apps.length && running ? h('ul', { class: 'app-list' }, apps.map(a => h('li', {}, h('a', { href: a.endpointUri, target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName))),
+          apps.length && running ? h('ul', { class: 'app-list' }, apps.map(a => h('li', {}, h('a', { href: appHref(c, a), target: '_blank', rel: 'noopener', class: 'app-link' }, a.displayName))),
             h('li', {}, h('a', { href: '/ui/compute/instances/' + encodeURIComponent(c.name) + '?tab=terminal', 'data-link': true, class: 'app-link' }, 'Terminal')))
             : h('p', { class: 'muted' }, !mayOpenApps(c) ? 'Only the instance’s user can open its applications.' : running ? 'No applications.' : 'Applications are available while the instance runs.')),
         h('section', { class: 'card' }, h('h2', {}, 'SSH access'),
