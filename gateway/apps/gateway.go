@@ -324,11 +324,12 @@ func (g *Gateway) Origin(name string) string { return "https://" + g.Host(name) 
 // URL is the address of application app of instance name (the API's endpointUri).
 func (g *Gateway) URL(name, app string) string { return g.Origin(name) + catalog.BasePath(app) }
 
-// Owns reports whether a request's Host is an application origin: the
-// server gives such requests to ServeHTTP, and nothing else.
+// Owns reports whether a request's Host is the apps domain or a name under
+// it (an application origin): the server gives such requests to ServeHTTP,
+// and nothing else.
 func (g *Gateway) Owns(host string) bool {
-	_, ok := g.instanceOf(host)
-	return ok || strings.HasSuffix(hostOnly(host), "."+g.cfg.Domain)
+	h := hostOnly(host)
+	return h == g.cfg.Domain || strings.HasSuffix(h, "."+g.cfg.Domain)
 }
 
 func hostOnly(host string) string {

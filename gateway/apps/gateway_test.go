@@ -125,6 +125,7 @@ func TestAccess(t *testing.T) {
 		{"missing instance", "GET", "https://nope.apps.localhost/jupyter/api", bearer("ann-token"), 404, "ResourceNotFound"},
 		{"the origin's root", "GET", box + "/", bearer("ann-token"), 404, "ResourceNotFound"},
 		{"a deeper name", "GET", "https://a.box.apps.localhost/jupyter/api", bearer("ann-token"), 404, "ResourceNotFound"},
+		{"the apps domain itself", "GET", "https://apps.localhost/ui/compute", bearer("ann-token"), 404, "ResourceNotFound"},
 		{"the API's paths", "GET", box + "/subscriptions/x/resourceGroups/y", bearer("ann-token"), 404, "ResourceNotFound"},
 		// Studio's session is no credential on an application origin.
 		{"owner's Studio session", "GET", box + "/jupyter/api", studio("ann-token"), 401, "AuthenticationFailed"},
