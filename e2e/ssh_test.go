@@ -449,6 +449,14 @@ func TestSSH(t *testing.T) {
 		if want := "compute instance sshbox is Stopped; start it with: chub computetarget start computeinstance -n sshbox"; code != 1 || !strings.Contains(errs, want) {
 			t.Fatalf("ssh to a stopped instance: exit %d, stderr %q; want 1 and %q", code, errs, want)
 		}
+		// The login is audited as refused (409), not as a success.
+		es, err := c.Audit(ctx(t), "1m", "", "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 0 || es[0].Action != "ComputeHub/ssh/connect" || es[0].Result != "Refused" || es[0].Status != 409 {
+			t.Fatalf("the newest audit entry after ssh to the stopped instance: %+v; want ssh/connect Refused 409", es)
+		}
 		act(t, c, "sshbox", chub.OpStart)
 		ci, err := c.GetCompute(ctx(t), "", "sshbox")
 		if err != nil || ci.Properties.Properties.SSHSettings.SSHPort != port {
