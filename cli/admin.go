@@ -209,7 +209,7 @@ func tokenCmd(g *globals) *cobra.Command {
 	}
 	create.Flags().StringVar(&user, "user", "", "user the token is for")
 	create.Flags().StringVar(&name, "name", "", "a label for the token")
-	create.Flags().IntVar(&days, "expires-in-days", 0, "days until the token expires (0: never)")
+	create.Flags().IntVar(&days, "expires-in-days", 0, "days until the token expires, 1 to 3650 (0: never)")
 	var id string
 	list := &cobra.Command{
 		Use: "list --user NAME", Short: "List a user's tokens (never their secrets)", Args: cobra.NoArgs,
