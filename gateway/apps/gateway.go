@@ -670,7 +670,11 @@ func localPath(next string) string {
 		u.Scheme != "" || u.Host != "" || u.User != nil {
 		return "/"
 	}
-	return u.RequestURI()
+	// Re-encoding can turn "/%2Fevil.example/ " into "//evil.example/%20".
+	if p := u.RequestURI(); !strings.HasPrefix(p, "//") && !strings.Contains(p, "\\") {
+		return p
+	}
+	return "/"
 }
 
 // compute finds a compute by name (names are unique in the region).
