@@ -24,7 +24,13 @@ import (
 
 // Config configures the agent.
 type Config struct {
-	// SocketPath is where the agent serves; default /run/chub/agent.sock.
+	// ListenFD, when set, is an inherited listening unix socket to serve
+	// on (the local runtime binds the socket on the host, in a directory
+	// the instance cannot reach, and passes it as fd 3); SocketPath is
+	// then only its name in the log.
+	ListenFD int
+	// SocketPath is where the agent serves when ListenFD is not set;
+	// default /run/chub/agent.sock.
 	SocketPath string
 	// User runs commands that name no user; default azureuser.
 	User string
@@ -38,7 +44,7 @@ type Config struct {
 	TerminalKeep time.Duration
 }
 
-// DefaultSocketPath is where the agent listens inside an instance.
+// DefaultSocketPath is where an agent started without ListenFD listens.
 const DefaultSocketPath = "/run/chub/agent.sock"
 
 // Agent is a running agent.
@@ -56,7 +62,11 @@ func (a *Agent) etc(name string) string { return filepath.Join(a.etcDir, name) }
 
 func newAgent(cfg Config) *Agent {
 	if cfg.SocketPath == "" {
-		cfg.SocketPath = DefaultSocketPath
+		if cfg.ListenFD > 0 {
+			cfg.SocketPath = "fd " + strconv.Itoa(cfg.ListenFD)
+		} else {
+			cfg.SocketPath = DefaultSocketPath
+		}
 	}
 	if cfg.User == "" {
 		cfg.User = "azureuser"
@@ -110,6 +120,24 @@ func (a *Agent) run(ctx context.Context) error {
 }
 
 func (a *Agent) listen() (net.Listener, error) {
+	if a.cfg.ListenFD > 0 {
+		f := os.NewFile(uintptr(a.cfg.ListenFD), a.cfg.SocketPath)
+		if f == nil {
+			return nil, fmt.Errorf("agent socket: fd %d is not open", a.cfg.ListenFD)
+		}
+		// The listener gets its own close-on-exec copy: the commands
+		// the agent runs inherit neither.
+		ln, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("agent socket: the inherited fd %d: %w", a.cfg.ListenFD, err)
+		}
+		if _, ok := ln.(*net.UnixListener); !ok {
+			ln.Close()
+			return nil, fmt.Errorf("agent socket: the inherited fd %d is not a unix socket", a.cfg.ListenFD)
+		}
+		return ln, nil
+	}
 	dir := filepath.Dir(a.cfg.SocketPath)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent socket directory: %w", err)

@@ -26,15 +26,20 @@ const (
 	upperDir     = "upper"         // the overlay's upper dir: everything written
 	workDir      = "work"          // the overlay's work dir
 	rootfsDir    = "rootfs"        // where the overlay is mounted while starting
-	runDir       = "run"           // bind-mounted at /run/chub: the agent's socket
 	agentLog     = "agent.log"     // the container's stdout and stderr
-	agentSocket  = "agent.sock"
+	// agentSocket is the agent's listening socket. The server binds it
+	// and hands the agent the listener (fd 3): it lies in the instance
+	// directory, which is never mounted into the instance, so nothing
+	// inside can replace it with a link elsewhere.
+	agentSocket = "agent.sock"
+	// legacyRunDir was bind-mounted at /run/chub and held the agent's
+	// socket, which root inside could replace: removed at start.
+	legacyRunDir = "run"
 )
 
 // Inside an instance.
 const (
 	agentPath    = "/.chub/chub"
-	agentRunDir  = "/run/chub"
 	homeDir      = "/home/azureuser"
 	azureUserID  = 1000
 	agentTimeout = 10 * time.Second // how long Start waits for the agent
@@ -88,7 +93,7 @@ func (r *Runtime) create(ctx context.Context, spec chub.InstanceSpec) error {
 	tmp := filepath.Join(r.cfg.Root, "instances", ".tmp-"+spec.ID)
 	os.RemoveAll(tmp)
 	defer os.RemoveAll(tmp)
-	for _, d := range []string{upperDir, workDir, rootfsDir, runDir} {
+	for _, d := range []string{upperDir, workDir, rootfsDir} {
 		if err := os.MkdirAll(filepath.Join(tmp, d), 0o700); err != nil {
 			return fmt.Errorf("create instance %s: %w", spec.ID, err)
 		}
@@ -278,8 +283,14 @@ func (r *Runtime) Start(ctx context.Context, spec chub.InstanceSpec) error {
 		}
 		// A crashed or half-started instance: clear it and start afresh.
 		if err := r.stopContainer(c, 0); err != nil {
-			return fmt.Errorf("start instance %s: clear the previous run: %w", spec.ID, err)
+			r.log.Warn("instance: the previous run does not stop; clearing it by force", "id", spec.ID, "err", err)
 		}
+	}
+	// Whatever a server killed mid-way left (a state dir without state,
+	// processes in the cgroup, the cgroup, pasta) would make the new
+	// container "already exist".
+	if err := r.clearContainer(spec.ID); err != nil {
+		return fmt.Errorf("start instance %s: clear the previous run: %w", spec.ID, err)
 	}
 	if err := r.create(ctx, spec); err != nil {
 		return err
@@ -297,7 +308,12 @@ func (r *Runtime) Start(ctx context.Context, spec chub.InstanceSpec) error {
 func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d *disk) (retErr error) {
 	dir := r.instDir(spec.ID)
 	rootfs := filepath.Join(dir, rootfsDir)
-	os.Remove(filepath.Join(dir, runDir, agentSocket))
+	os.RemoveAll(filepath.Join(dir, legacyRunDir))
+	ln, err := listenAgent(dir)
+	if err != nil {
+		return fmt.Errorf("the agent's socket: %w", err)
+	}
+	defer ln.Close()
 	if err := mountOverlay(rootfs, d.Lower, filepath.Join(dir, upperDir), filepath.Join(dir, workDir)); err != nil {
 		return err
 	}
@@ -331,18 +347,22 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 	}
 	defer logf.Close()
 	p := &libcontainer.Process{
-		Args:   []string{agentPath, "agent"},
+		Args:   []string{agentPath, "agent", "--listen-fd", "3"},
 		Env:    []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "GOMAXPROCS=2", "GOGC=50"},
 		Cwd:    "/",
 		Stdout: logf,
 		Stderr: logf,
 		Init:   true,
+		// fd 3: the listener of the agent's socket.
+		ExtraFiles: []*os.File{ln},
 	}
 	if err := c.Run(p); err != nil {
 		return fmt.Errorf("run the agent: %w (see %s)", err, filepath.Join(dir, agentLog))
 	}
 	// The init is a child of this process: reap it when it exits.
 	go p.Wait()
+	// The agent holds the listener now.
+	ln.Close()
 	// The network comes up while the agent starts.
 	launched := time.Now()
 	var waitNetwork func() error
@@ -373,13 +393,12 @@ func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d 
 func (r *Runtime) waitAgent(ctx context.Context, id string, c *libcontainer.Container) error {
 	ctx, cancel := context.WithTimeout(ctx, agentTimeout)
 	defer cancel()
-	sock := filepath.Join(r.instDir(id), runDir, agentSocket)
 	delay := time.Millisecond
 	for {
-		if _, err := os.Stat(sock); err == nil {
-			if err := r.agentHealthy(ctx, id); err == nil {
-				return nil
-			}
+		// The socket listens from the start: a connection waits in its
+		// backlog until the agent serves.
+		if err := r.agentHealthy(ctx, id); err == nil {
+			return nil
 		}
 		if st, err := c.Status(); err != nil || st != libcontainer.Running {
 			log, _ := os.ReadFile(filepath.Join(r.instDir(id), agentLog))
@@ -429,16 +448,14 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) erro
 		return err
 	}
 	defer r.lock(id)()
-	c, err := libcontainer.Load(stateDir(r.cfg.Root), id)
-	if err != nil {
-		if errors.Is(err, libcontainer.ErrNotExist) {
-			unmountInstance(r.instDir(id))
-			r.stopNetwork(id)
-			return nil
+	// No container libcontainer can load (none, or one a server killed
+	// mid-create left): its leftovers go all the same.
+	if c, err := libcontainer.Load(stateDir(r.cfg.Root), id); err == nil {
+		if err := r.stopContainer(c, grace); err != nil {
+			return fmt.Errorf("stop instance %s: %w", id, err)
 		}
-		return fmt.Errorf("stop instance %s: %w", id, err)
 	}
-	if err := r.stopContainer(c, grace); err != nil {
+	if err := r.clearContainer(id); err != nil {
 		return fmt.Errorf("stop instance %s: %w", id, err)
 	}
 	r.log.Info("instance stopped", "id", id)
@@ -478,7 +495,7 @@ func (r *Runtime) stopContainer(c *libcontainer.Container, grace time.Duration) 
 		time.Sleep(20 * time.Millisecond)
 	}
 	unmountInstance(r.instDir(c.ID()))
-	os.Remove(filepath.Join(r.instDir(c.ID()), runDir, agentSocket))
+	os.Remove(filepath.Join(r.instDir(c.ID()), agentSocket))
 	r.stopNetwork(c.ID())
 	return err
 }
@@ -491,15 +508,15 @@ func (r *Runtime) Destroy(ctx context.Context, id string) error {
 	defer r.lock(id)()
 	if c, err := libcontainer.Load(stateDir(r.cfg.Root), id); err == nil {
 		if err := r.stopContainer(c, 0); err != nil {
-			return fmt.Errorf("destroy instance %s: %w", id, err)
+			r.log.Warn("instance: the container does not stop; clearing it by force", "id", id, "err", err)
 		}
-	} else if !errors.Is(err, libcontainer.ErrNotExist) {
-		// Unreadable state: remove it so the id is free again.
-		os.RemoveAll(filepath.Join(stateDir(r.cfg.Root), id))
+	}
+	// Also what libcontainer cannot load: a state dir a server killed
+	// mid-create left without state, and its cgroup.
+	if err := r.clearContainer(id); err != nil {
+		return fmt.Errorf("destroy instance %s: %w", id, err)
 	}
 	dir := r.instDir(id)
-	unmountInstance(dir)
-	r.stopNetwork(id)
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("destroy instance %s: remove its disk: %w", id, err)
 	}
@@ -575,30 +592,159 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// DialAgent connects to the unix socket of the instance's agent.
+// clearContainer removes every trace of a container of id that is not
+// running under libcontainer's control: it kills the processes left in
+// its cgroups and removes them, its state dir, the host mounts of its
+// instance directory and its network helper. Call it with the instance
+// locked and no container of id running that should keep running.
+func (r *Runtime) clearContainer(id string) error {
+	var errs []error
+	cgs := instanceCgroups(id)
+	// The network helper's cgroup: a server killed while starting one
+	// may leave a second pasta the pid file does not name.
+	if dir, err := hostFilterDir(id); err == nil {
+		if _, err := os.Stat(dir); err == nil {
+			cgs = append(cgs, dir)
+		}
+	}
+	for _, cg := range cgs {
+		if err := removeCgroup(cg); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(stateDir(r.cfg.Root), id)); err != nil {
+		errs = append(errs, fmt.Errorf("remove the container state: %w", err))
+	}
+	unmountInstance(r.instDir(id))
+	r.stopNetwork(id)
+	return errors.Join(errs...)
+}
+
+// instanceCgroups lists the cgroup directories of instance id that exist:
+// /sys/fs/cgroup/chub/<id> (cgroup v2) or /sys/fs/cgroup/<controller>/chub/<id> (v1).
+func instanceCgroups(id string) []string {
+	var out []string
+	for _, pattern := range []string{"/sys/fs/cgroup" + cgroupParent + "/" + id, "/sys/fs/cgroup/*" + cgroupParent + "/" + id} {
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			if fi, err := os.Lstat(p); err == nil && fi.IsDir() {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// removeCgroup kills every process in the cgroup dir and its children,
+// then removes them, deepest first.
+func removeCgroup(dir string) error {
+	var dirs []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	os.WriteFile(filepath.Join(dir, "freezer.state"), []byte("THAWED"), 0) // v1 freezer: a frozen process cannot die
+	os.WriteFile(filepath.Join(dir, "cgroup.freeze"), []byte("0"), 0)      // v2
+	deadline := time.Now().Add(5 * time.Second)
+	for i := len(dirs) - 1; i >= 0; i-- {
+		for {
+			b, err := os.ReadFile(filepath.Join(dirs[i], "cgroup.procs"))
+			pids := strings.Fields(string(b))
+			if err != nil || len(pids) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("cgroup %s: processes %v do not die", dirs[i], pids)
+			}
+			for _, p := range pids {
+				if pid, err := strconv.Atoi(p); err == nil && pid > 1 {
+					unix.Kill(pid, unix.SIGKILL)
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		var err error
+		for j := 0; j < 100; j++ {
+			if err = unix.Rmdir(dirs[i]); err == nil || errors.Is(err, unix.ENOENT) {
+				err = nil
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("remove cgroup %s: %w", dirs[i], err)
+		}
+	}
+	return nil
+}
+
+// listenAgent binds and listens on the agent's socket in the instance
+// directory dir, mode 0600, and returns the listener as a file for the
+// agent to inherit. A long dir is reached through /proc/self/fd.
+func listenAgent(dir string) (*os.File, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	if err := unix.Unlinkat(dfd, agentSocket, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), filepath.Join(dir, agentSocket))
+	err = unix.Bind(fd, &unix.SockaddrUnix{Name: "/proc/self/fd/" + strconv.Itoa(dfd) + "/" + agentSocket})
+	if err == nil {
+		// Only root may talk to the agent: it runs commands as anyone.
+		err = unix.Fchmodat(dfd, agentSocket, 0o600, 0)
+	}
+	if err == nil {
+		err = unix.Listen(fd, 128)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// DialAgent connects to the socket of the instance's agent: the one the
+// server bound in the instance directory, opened without following links
+// and checked to be a socket of root's before connecting to that very
+// inode.
 func (r *Runtime) DialAgent(ctx context.Context, id string) (net.Conn, error) {
 	if err := validID(id); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(r.instDir(id), runDir)
-	var d net.Dialer
-	path := filepath.Join(dir, agentSocket)
-	if len(path) < 100 {
-		conn, err := d.DialContext(ctx, "unix", path)
-		if err != nil {
-			return nil, fmt.Errorf("dial the agent of instance %s: %w", id, err)
-		}
-		return conn, nil
-	}
-	// A path too long for a socket address: go through an open directory.
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("dial the agent of instance %s: %w", id, err)
-	}
-	defer unix.Close(fd)
-	conn, err := d.DialContext(ctx, "unix", "/proc/self/fd/"+strconv.Itoa(fd)+"/"+agentSocket)
+	conn, err := dialAgent(ctx, r.instDir(id))
 	if err != nil {
 		return nil, fmt.Errorf("dial the agent of instance %s: %w", id, err)
 	}
 	return conn, nil
+}
+
+func dialAgent(ctx context.Context, dir string) (net.Conn, error) {
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, agentSocket, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Uid != 0 {
+		return nil, fmt.Errorf("%s is not a socket of root's (mode %o, owner %d)", filepath.Join(dir, agentSocket), st.Mode, st.Uid)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "unix", "/proc/self/fd/"+strconv.Itoa(fd))
 }

@@ -33,7 +33,7 @@ func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
 	s.Root = &specs.Root{Path: filepath.Join(dir, rootfsDir)}
 	s.Hostname = spec.Hostname
 	s.Process.Terminal = false
-	s.Process.Args = []string{agentPath, "agent"}
+	s.Process.Args = []string{agentPath, "agent", "--listen-fd", "3"}
 	s.Process.Cwd = "/"
 	s.Process.NoNewPrivileges = false
 	s.Process.Capabilities = &specs.LinuxCapabilities{
@@ -49,7 +49,6 @@ func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
 	}
 	s.Mounts = append(s.Mounts,
 		specs.Mount{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=755", "size=10%"}},
-		specs.Mount{Destination: agentRunDir, Type: "bind", Source: filepath.Join(dir, runDir), Options: []string{"rbind", "rw", "nosuid", "nodev", "noexec"}},
 		specs.Mount{Destination: agentPath, Type: "bind", Source: r.cfg.AgentBinary, Options: []string{"bind", "ro", "nosuid", "nodev"}},
 	)
 	if spec.OutboundNetwork {
