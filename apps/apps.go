@@ -199,6 +199,16 @@ func CustomSpec(c Custom) (Spec, error) {
 	if len(c.Command) == 0 || strings.TrimSpace(strings.Join(c.Command, "")) == "" {
 		return Spec{}, errors.New(`it needs a command: additionalProperties.command ("python3 -m http.server {port}" or ["python3", "-m", "http.server", "8000"]) or image.reference`)
 	}
+	for _, a := range c.Command {
+		if strings.ContainsRune(a, 0) {
+			return Spec{}, errors.New("its command holds a NUL byte, which no program can be given")
+		}
+	}
+	for k, v := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(v, 0) {
+			return Spec{}, fmt.Errorf("the environment variable %q: a name is not empty and has no '=', and neither holds a NUL byte", k)
+		}
+	}
 	base := BasePath(c.Name)
 	vars := map[string]string{"{port}": strconv.Itoa(c.Port), "{base}": base}
 	argv := expand(c.Command, vars)
