@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -203,9 +204,16 @@ func TestSecurityLimits(t *testing.T) {
 		if code == 0 || !strings.Contains(stderr, "hosty1 already exists in workspace default") {
 			t.Fatalf("create on an existing name: exit %d, %q; want refused", code, stderr)
 		}
+		// The API's PUT of an existing instance (an update) keeps the limits too.
+		many := map[string]string{}
+		for i := range 51 {
+			many[fmt.Sprintf("k%d", i)] = "v"
+		}
+		b, _ := json.Marshal(map[string]any{"tags": many, "properties": map[string]any{"computeType": "ComputeInstance", "properties": map[string]any{}}})
+		wantError(t, "update with 51 tags", call(t, s, tok, "PUT", wsPath+"/computes/hosty1"+apiV, string(b)), 400, "InvalidTag", "tags", "50")
 		ci, err := s.client().GetCompute(ctx(t), "", "hosty1")
-		if err != nil || ci.Tags["team"] != "a" || ci.Properties.Description != "keep me" {
-			t.Fatalf("after the refused create hosty1 has tags %v, description %q (%v); want them kept", ci.Tags, ci.Properties.Description, err)
+		if err != nil || ci.Tags["team"] != "a" || len(ci.Tags) != 1 || ci.Properties.Description != "keep me" {
+			t.Fatalf("after the refused create and update hosty1 has tags %v, description %q (%v); want them kept", ci.Tags, ci.Properties.Description, err)
 		}
 	})
 
@@ -336,4 +344,48 @@ func (zeros) Read(p []byte) (int, error) {
 		p[i] = 'a'
 	}
 	return len(p), nil
+}
+
+// TestAdminTokenOnTerminal: on an interactive terminal the first start
+// prints the admin token itself (TestSecurityLimits checks that a log does
+// not get it).
+func TestAdminTokenOnTerminal(t *testing.T) {
+	master, slave := openPTY(t)
+	defer master.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(chubBin, "server", "--data-dir", dir, "--listen", freePort(t))
+	cmd.Stdout, cmd.Stderr = slave, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slave.Close()
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	var out strings.Builder
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			out.Write(buf[:n])
+			if err != nil || strings.Contains(out.String(), "Created workspace") {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("no first-start message on the terminal within 2 minutes: %q", out.String())
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), strings.TrimSpace(string(tok))) {
+		t.Fatalf("the terminal did not get the admin token:\n%s", out.String())
+	}
 }
