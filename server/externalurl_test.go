@@ -1,7 +1,11 @@
 package server
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -30,5 +34,27 @@ func TestResolveExternalURL(t *testing.T) {
 		if _, err := ResolveExternalURL(bad, "127.0.0.1:8443"); err == nil || !strings.Contains(err.Error(), "--external-url") {
 			t.Errorf("ResolveExternalURL(%q) = %v; want refused", bad, err)
 		}
+	}
+}
+
+// TestLocalCertificateCoversExternalURL: the local CA's server certificate
+// names the --external-url host, so clients reaching the server there can
+// verify it.
+func TestLocalCertificateCoversExternalURL(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Listen: "127.0.0.1:8443", ExternalURL: "https://chub.example.test:9443", Out: io.Discard}
+	if _, _, err := setupTLS(cfg, dir, "apps.localhost"); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "tls", "server.crt"), filepath.Join(dir, "tls", "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leaf.VerifyHostname("chub.example.test"); err != nil {
+		t.Fatalf("the local certificate (%v) does not cover the external URL's host: %v", leaf.DNSNames, err)
 	}
 }

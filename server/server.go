@@ -315,6 +315,9 @@ func setupTLS(cfg Config, dataDir, appsDomain string) (*tls.Config, string, erro
 		if hn, err := os.Hostname(); err == nil {
 			hosts = append(hosts, hn)
 		}
+		if u, err := url.Parse(cfg.ExternalURL); err == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname()) // clients verify the name they reach the server by
+		}
 		if cfg.AppsTLSCert == "" {
 			hosts = append(hosts, wildcard)
 		}
