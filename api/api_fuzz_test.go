@@ -229,6 +229,7 @@ func FuzzAPI(f *testing.F) {
 		res := rec.Result()
 		out, _ := io.ReadAll(res.Body)
 		in := rt.method + " " + target + " " + string(body)
+		t.Logf("%s: %d", in, res.StatusCode)
 		if res.StatusCode >= 500 && res.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("%s\nanswered %d: %s", in, res.StatusCode, out)
 		}
@@ -319,8 +320,12 @@ func FuzzAuthorizationPath(f *testing.F) {
 		if !ok {
 			return
 		}
-		if scope != "/" && !strings.HasPrefix(path, scope) || strings.Contains(strings.ToLower(scope), "/providers/microsoft.authorization/") && scope == path {
-			t.Fatalf("isAuthorizationPath(%q) = %q, %q", path, scope, rest)
+		// path is scope, the marker, rest: the split is at the marker.
+		const marker = "/providers/microsoft.authorization/"
+		cut := len(path) - len(rest) - len(marker)
+		if cut < 0 || !strings.HasSuffix(path, rest) || !strings.EqualFold(path[cut:cut+len(marker)], marker) ||
+			(scope != "/" || cut > 1) && path[:cut] != scope || strings.Contains(strings.ToLower(path[:cut]), marker) {
+			t.Fatalf("isAuthorizationPath(%q) = %q, %q: not split at the first marker", path, scope, rest)
 		}
 		if err := validScope(scope); err != nil {
 			if chub.ErrorKind(err) != chub.KindInvalid {

@@ -115,7 +115,15 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ params) err
 // Microsoft.Authorization provider, and splits it into scope and rest.
 func isAuthorizationPath(path string) (scope, rest string, ok bool) {
 	const marker = "/providers/microsoft.authorization/"
-	i := strings.Index(strings.ToLower(path), marker)
+	// Lower-case ASCII only, so that offsets in it are offsets in path
+	// (strings.ToLower turns "\xcf" into 3 bytes and a Kelvin sign into 1).
+	lower := []byte(path)
+	for j, c := range lower {
+		if 'A' <= c && c <= 'Z' {
+			lower[j] = c + 'a' - 'A'
+		}
+	}
+	i := strings.Index(string(lower), marker)
 	if i < 0 {
 		return "", "", false
 	}
