@@ -103,6 +103,9 @@ func FuzzAllows(f *testing.F) {
 		if action == "" {
 			role.Actions = nil
 		}
+		if notAction == "" {
+			role.NotActions = nil
+		}
 		got := Allows(role, want)
 		if got && notAction != "" && MatchAction(notAction, want) {
 			t.Fatalf("role %+v allows %q, which a NotAction excludes", role, want)
