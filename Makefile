@@ -31,7 +31,7 @@ test-go: build
 
 # Every Go fuzz target (func FuzzX in a *_test.go file, found by scripts/fuzz.sh)
 # for FUZZTIME each; no root and no server needed.
-FUZZTIME ?= 5s
+FUZZTIME ?= 3s
 test-fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 

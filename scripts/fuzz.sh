@@ -6,7 +6,7 @@
 # JOBS packages (default: the number of cores) at once, each run with one
 # fuzzing worker.
 #
-#   scripts/fuzz.sh                 every target, FUZZTIME (default 5s) each
+#   scripts/fuzz.sh                 every target, FUZZTIME (default 3s) each
 #   FUZZTIME=30s scripts/fuzz.sh    longer runs
 #   scripts/fuzz.sh Cron            only the targets whose name matches
 #
@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-FUZZTIME=${FUZZTIME:-5s}
+FUZZTIME=${FUZZTIME:-3s}
 JOBS=${JOBS:-$(nproc)}
 filter=${1:-.}
 
