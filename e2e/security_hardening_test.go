@@ -87,8 +87,34 @@ func TestSecurityContainerHardening(t *testing.T) {
 	if u, _ := owner("root/probe"); u != rootUID {
 		t.Errorf("after stop/start /root/probe is owned by %d; want %d", u, rootUID)
 	}
-	if out := mustRun(t, c, "hard", "ls -n ~/userprobe /root 2>&1 | head -1; sudo -n ls -n /root/probe"); !strings.Contains(out, " 0 0 ") {
+	if out := mustRun(t, c, "hard", "sudo -n ls -n /root/probe"); !strings.Contains(out, " 0 0 ") {
 		t.Errorf("after stop/start, inside, /root/probe is not root's: %q", out)
+	}
+
+	// A disk made before user namespaces (host ids 0-65535 in its upper
+	// dir, no recorded range) still starts: it is shifted once.
+	act(t, c, "hard", chub.OpStop)
+	os.Remove(filepath.Join(filepath.Dir(upper), "idmap.json"))
+	filepath.Walk(upper, func(p string, fi os.FileInfo, err error) error {
+		if err == nil {
+			st := fi.Sys().(*syscall.Stat_t)
+			os.Lchown(p, int(st.Uid-rootUID), int(st.Gid-rootGID))
+		}
+		return nil
+	})
+	if u, _ := owner("home/azureuser/userprobe"); u != 1000 {
+		t.Fatalf("the emulated old disk: userprobe is owned by %d; want 1000", u)
+	}
+	act(t, c, "hard", chub.OpStart)
+	check("an old disk, started")
+	if u, g := owner("root/probe"); u == 0 || g == 0 {
+		t.Errorf("an old disk, started: /root/probe is %d:%d on the host; want the instance's range", u, g)
+	}
+	if u, _ := owner("home/azureuser/userprobe"); u < 1000 || u == 1000 {
+		t.Errorf("an old disk, started: userprobe is owned by %d on the host; want its range's 1000", u)
+	}
+	if out := mustRun(t, c, "hard", "stat -c '%u:%g %U' ~/userprobe ~; sudo -n stat -c '%u:%g' /root/probe"); out != "1000:1000 azureuser\n1000:1000 azureuser\n0:0\n" {
+		t.Errorf("an old disk, started: owners inside: %q", out)
 	}
 }
 

@@ -307,14 +307,14 @@ func (r *Runtime) Start(ctx context.Context, spec chub.InstanceSpec) error {
 
 func (r *Runtime) startContainer(ctx context.Context, spec chub.InstanceSpec, d *disk) (retErr error) {
 	dir := r.instDir(spec.ID)
-	rootfs := filepath.Join(dir, rootfsDir)
+	rootfs := rootfsPath(spec.ID)
 	os.RemoveAll(filepath.Join(dir, legacyRunDir))
 	ln, err := listenAgent(dir)
 	if err != nil {
 		return fmt.Errorf("the agent's socket: %w", err)
 	}
 	defer ln.Close()
-	if err := mountOverlay(rootfs, d.Lower, filepath.Join(dir, upperDir), filepath.Join(dir, workDir)); err != nil {
+	if err := r.mountDisk(spec.ID, rootfs, d.Lower, filepath.Join(dir, upperDir), filepath.Join(dir, workDir)); err != nil {
 		return err
 	}
 	// The container keeps its own copy of the mount; the host's goes.

@@ -180,6 +180,13 @@ func (r *Runtime) recover() {
 		r.log.Info("unmounting stale instance mount", "path", m)
 		unix.Unmount(m, unix.MNT_DETACH)
 	}
+	if ents, err := os.ReadDir(filepath.Join(r.cfg.Root, "instances")); err == nil {
+		for _, e := range ents {
+			if validID(e.Name()) == nil {
+				removeRootfs(e.Name())
+			}
+		}
+	}
 	for _, dir := range []string{filepath.Join(r.cfg.Root, "instances"), filepath.Join(r.cfg.Root, "images")} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {

@@ -69,9 +69,19 @@ func needPasta(t *testing.T) {
 // without has loopback only. Stop and Destroy leave no pasta behind.
 func TestOutboundNetwork(t *testing.T) {
 	needPasta(t)
-	rt := newRuntime(t)
+	newRuntime(t) // skips unless root
 	ctx := context.Background()
 	port := hostGreeter(t, "hello from the host")
+	closed := hostGreeter(t, "a port nobody opened")
+	// Of the host's loopback, the instances reach only the ports opened.
+	withPort := func() *local.Runtime {
+		rt, err := local.New(local.Config{Root: imageRoot(), AgentBinary: agentBinary(t), HostPorts: []uint16{uint16(port)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	rt := withPort()
 	dial := fmt.Sprintf("bash -c 'exec 3<>/dev/tcp/%s/%d && cat <&3'", local.HostLoopbackAddress, port)
 
 	on := runtimetest.Spec(t)
@@ -79,6 +89,9 @@ func TestOutboundNetwork(t *testing.T) {
 	runtimetest.Started(t, rt, on)
 	if got := runtimetest.Sh(t, rt, on.ID, "", dial); got != "hello from the host\n" {
 		t.Errorf("from the instance to the host's loopback: %q", got)
+	}
+	if got := runtimetest.Sh(t, rt, on.ID, "", fmt.Sprintf("timeout 3 bash -c 'exec 3<>/dev/tcp/%s/%d && cat <&3' 2>&1; echo $?", local.HostLoopbackAddress, closed)); strings.Contains(got, "nobody") || strings.HasSuffix(got, "\n0\n") {
+		t.Errorf("from the instance to a host loopback port not opened: %q; want refused", got)
 	}
 	if got := runtimetest.Sh(t, rt, on.ID, "", "cat /etc/resolv.conf"); !strings.Contains(got, "nameserver "+local.DNSAddress) {
 		t.Errorf("resolv.conf = %q", got)
@@ -122,7 +135,7 @@ func TestOutboundNetwork(t *testing.T) {
 	for deadline := time.Now().Add(5 * time.Second); len(pastaOf(on.ID)) > 0 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	rt = newRuntime(t)
+	rt = withPort()
 	if p := pastaOf(on.ID); len(p) != 1 {
 		t.Errorf("pasta processes after a new runtime recovered the network: %v; want one", p)
 	}

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -27,10 +28,11 @@ const defaultPidsLimit = 4096
 const cgroupParent = "/chub"
 
 // ociSpec describes the instance as an OCI runtime spec. dir is the
-// instance directory; the root filesystem is its rootfs, mounted already.
-func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
+// instance directory; the root filesystem is mounted already (rootfsPath);
+// ids is the instance's id range (its user namespace).
+func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string, ids *idMap) *specs.Spec {
 	s := specconv.Example()
-	s.Root = &specs.Root{Path: filepath.Join(dir, rootfsDir)}
+	s.Root = &specs.Root{Path: rootfsPath(spec.ID)}
 	s.Hostname = spec.Hostname
 	s.Process.Terminal = false
 	s.Process.Args = []string{agentPath, "agent", "--listen-fd", "3"}
@@ -57,9 +59,13 @@ func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
 	}
 	// /sys/fs/cgroup shows the instance's own cgroups, read-only.
 	s.Linux.Namespaces = []specs.LinuxNamespace{
+		{Type: specs.UserNamespace},
 		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
 		{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
 	}
+	// Root inside is the first id of the instance's range on the host.
+	mapping := []specs.LinuxIDMapping{{ContainerID: 0, HostID: ids.HostID, Size: ids.Size}}
+	s.Linux.UIDMappings, s.Linux.GIDMappings = mapping, mapping
 	s.Linux.RootfsPropagation = "rprivate"
 	s.Linux.CgroupsPath = cgroupParent + "/" + spec.ID
 	res := &specs.LinuxResources{Devices: s.Linux.Resources.Devices}
@@ -85,10 +91,15 @@ func (r *Runtime) ociSpec(spec chub.InstanceSpec, dir string) *specs.Spec {
 }
 
 // containerConfig turns the instance's OCI spec into libcontainer's config.
+// The disk is mounted already, so its id range is chosen.
 func (r *Runtime) containerConfig(spec chub.InstanceSpec, dir string) (*configs.Config, error) {
+	ids, err := readIDMap(dir)
+	if err != nil {
+		return nil, fmt.Errorf("the instance's id range: %w", err)
+	}
 	return specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName:   spec.ID,
 		NoNewKeyring: true,
-		Spec:         r.ociSpec(spec, dir),
+		Spec:         r.ociSpec(spec, dir, ids),
 	})
 }
