@@ -86,7 +86,7 @@ func startAppReq(t *testing.T, hc *http.Client, spec apps.Spec) (appStatus, int,
 func TestAppStartsOnDemandAndIsKeptRunning(t *testing.T) {
 	a, hc := startAppAgent(t)
 	port := freeTCPPort(t)
-	spec, err := apps.CustomSpec("ci", apps.Custom{Name: "web", Port: port, Command: []string{"exec python3 -m http.server {port} --bind 127.0.0.1"}})
+	spec, err := apps.CustomSpec(apps.Custom{Name: "web", Port: port, Command: []string{"exec python3 -m http.server {port} --bind 127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
