@@ -66,3 +66,22 @@ type Runtime interface {
 	// DialAgent connects to the agent inside a running instance.
 	DialAgent(ctx context.Context, id string) (net.Conn, error)
 }
+
+// JobPlacer is what a runtime offers to contain the jobs an instance's
+// agent runs: a cgroup of its own beneath the instance's, made and
+// emptied from outside the instance, so that the instance's limits hold
+// for everything together and a job's whole process tree can be ended
+// whatever it does. Runtimes that cannot (a pod's cgroups) do not
+// implement it; the agent's process-tree tracking then ends jobs alone.
+type JobPlacer interface {
+	// PlaceJob makes job's cgroup beneath instance id's and moves the
+	// process pid (as the instance's own PID namespace numbers it) into
+	// it. The process must belong to the instance; placing again is a
+	// no-op.
+	PlaceJob(ctx context.Context, id, job string, pid int) error
+	// KillJob kills every process in job's cgroup and removes it; a job
+	// without a cgroup is no error.
+	KillJob(ctx context.Context, id, job string) error
+	// JobMemory is the memory the job's processes use now, in bytes.
+	JobMemory(ctx context.Context, id, job string) (int64, error)
+}

@@ -13,6 +13,8 @@ type Page struct {
 // KindConflict error when another writer got there first; on success the
 // Version passed in is advanced.
 type Store interface {
+	JobStore
+
 	CreateUser(ctx context.Context, u *User) error
 	UserByName(ctx context.Context, name string) (*User, error)
 	UserByID(ctx context.Context, id string) (*User, error)
