@@ -19,6 +19,8 @@ import (
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/agentclient"
+	"github.com/computehub/chub/artifacts"
+	"github.com/computehub/chub/jobs"
 	"github.com/computehub/chub/lifecycle"
 )
 
@@ -46,6 +48,11 @@ type Config struct {
 	// own origin (the application gateway's URL), the applications'
 	// endpointUri; nil means https://INSTANCE.apps.localhost/APP/.
 	AppURL func(instance, app string) string
+	// Jobs runs the job queues; Artifacts keeps uploads, logs and outputs.
+	Jobs      *jobs.Controller
+	Artifacts *artifacts.Store
+	// MaxUpload bounds one blob upload (default: the artifact store's MaxBlob).
+	MaxUpload int64
 	// Signin throttles failed password sign-ins (default: NewSigninThrottle()).
 	Signin *SigninThrottle
 	Logger *slog.Logger
