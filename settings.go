@@ -33,6 +33,10 @@ type InstanceSettings struct {
 	// default) gives the instance outbound network through user-mode
 	// networking; "Disabled" leaves it loopback only.
 	OutboundNetworkAccess string `json:"outboundNetworkAccess,omitempty"`
+	// MaxConcurrentJobs is a ComputeHub extension: how many of the
+	// instance's jobs run at once, 1 up to the size's vCPUs; 0 means one
+	// per vCPU.
+	MaxConcurrentJobs int `json:"maxConcurrentJobs,omitempty"`
 }
 
 // ResourceRef is an ARM reference {"id": "..."}.
