@@ -1,0 +1,212 @@
+package e2e
+
+import (
+	"bufio"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computehub/chub"
+)
+
+// TestJobsLogsOutputsCodeAndPackages runs jobs on one instance: logs
+// stream while a job runs and are kept after it; outputs are downloadable
+// once it ends, also after the instance stopped; a code snapshot uploaded
+// through the blob flow is the job's working directory, with literal
+// inputs and environment variables; a job sees a package installed in the
+// instance.
+func TestJobsLogsOutputsCodeAndPackages(t *testing.T) {
+	s := startServer(t)
+	c := s.client()
+	const inst = "files2"
+	create(t, c, inst, "Standard_DS2_v2")
+
+	t.Run("logs stream", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		a.submit("logs", commandJob(inst, "for i in 1 2 3 4 5 6; do echo line$i; echo err$i >&2; sleep 1; done"))
+		a.waitStatus("logs", chub.JobRunning, 30*time.Second)
+		// Outputs are kept when the job ends, not before.
+		if code, data := a.outputs("logs", ""); code != http.StatusConflict || decodeError(data).Error.Code != "JobOutputsNotReady" {
+			t.Errorf("outputs of a running job: %d %s; want 409 JobOutputsNotReady", code, data)
+		}
+		resp := a.follow("logs", "stdout")
+		defer resp.Body.Close()
+		if st := resp.Header.Get("X-Chub-Job-Status"); st != string(chub.JobRunning) {
+			t.Errorf("X-Chub-Job-Status: %q; want Running", st)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+			t.Errorf("Content-Type of the logs: %q; want text/plain", ct)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if len(lines) == 1 {
+				// The job prints a line a second for 6s: the first one
+				// arrives while it runs.
+				if j := a.get("logs"); j.Properties.Status.Terminal() {
+					t.Errorf("the first line arrived after the job ended (%s); want it streamed while the job runs", j)
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatalf("reading the followed log: %v", err)
+		}
+		if got, want := strings.Join(lines, ","), "line1,line2,line3,line4,line5,line6"; got != want {
+			t.Errorf("followed stdout: %s; want %s", got, want)
+		}
+		// The stream ends when the job has ended and everything is sent.
+		j := a.get("logs")
+		if j.Properties.Status != chub.JobCompleted && j.Properties.Status != chub.JobFinalizing {
+			t.Errorf("job when its followed log ended: %s; want Finalizing or Completed", j)
+		}
+		j = a.waitEnd("logs", 30*time.Second)
+		if j.Properties.Status != chub.JobCompleted || j.Properties.ExitCode == nil || *j.Properties.ExitCode != 0 {
+			t.Errorf("job: %s; want Completed, exit 0", j)
+		}
+		if got, want := a.logs("logs", "stdout"), "line1\nline2\nline3\nline4\nline5\nline6\n"; got != want {
+			t.Errorf("kept stdout: %q; want %q", got, want)
+		}
+		if got, want := a.logs("logs", "stderr"), "err1\nerr2\nerr3\nerr4\nerr5\nerr6\n"; got != want {
+			t.Errorf("kept stderr: %q; want %q", got, want)
+		}
+		std := a.logs("logs", "std_log")
+		last := -1
+		for _, l := range []string{"line1", "err1", "line2", "line3", "err3", "line6", "err6"} {
+			i := strings.Index(std, l+"\n")
+			if i < 0 {
+				t.Errorf("std_log lacks %s:\n%s", l, std)
+			}
+			if strings.HasPrefix(l, "line") {
+				if i < last {
+					t.Errorf("std_log has %s out of order:\n%s", l, std)
+				}
+				last = i
+			}
+		}
+		if len(std) != len("line1\n")*6+len("err1\n")*6 {
+			t.Errorf("std_log holds %d bytes; want stdout and stderr together (%d):\n%s", len(std), 66, std)
+		}
+		// An offset reads from there; a followed log of an ended job is all of it.
+		if code, _, data := a.call("GET", "/jobs/logs/logs", "stream=stdout&offset=6", nil); code != 200 || string(data) != "line2\nline3\nline4\nline5\nline6\n" {
+			t.Errorf("logs from offset 6: %d %q", code, data)
+		}
+		if code, _, data := a.call("GET", "/jobs/logs/logs", "stream=stderr&follow=true", nil); code != 200 || string(data) != "err1\nerr2\nerr3\nerr4\nerr5\nerr6\n" {
+			t.Errorf("followed stderr of an ended job: %d %q", code, data)
+		}
+		for _, q := range []string{"stream=nope", "stream=stdout&offset=-1", "stream=stdout&offset=x"} {
+			if code, _, data := a.call("GET", "/jobs/logs/logs", q, nil); code != 400 {
+				t.Errorf("logs?%s: %d %s; want 400", q, code, data)
+			}
+		}
+		if code, _, data := a.call("GET", "/jobs/no-such-job/logs", "stream=stdout", nil); code != 404 {
+			t.Errorf("logs of an unknown job: %d %s; want 404", code, data)
+		}
+	})
+
+	t.Run("outputs", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		job := commandJob(inst, `echo w42 > ${{outputs.model}}/weights.txt && echo '{"acc": 0.9}' > ./outputs/metrics.json`)
+		job["outputs"] = map[string]any{"model": map[string]any{"jobOutputType": "uri_folder"}}
+		a.submit("outs", job)
+		j := a.waitEnd("outs", 60*time.Second)
+		if j.Properties.Status != chub.JobCompleted {
+			t.Fatalf("job: %s; want Completed (stderr: %s)", j, a.logs("outs", "stderr"))
+		}
+		if o := j.Properties.Outputs["model"]; o == nil || o["jobOutputType"] != "uri_folder" {
+			t.Errorf("outputs in the job: %v; want model as uri_folder", j.Properties.Outputs)
+		}
+		checkOutputs(t, a, "outs")
+	})
+
+	t.Run("code snapshot with inputs", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		codeID := a.uploadCode("train", "1", map[string]string{
+			"train.py": `import argparse, getpass, os
+p = argparse.ArgumentParser()
+p.add_argument("--lr")
+args = p.parse_args()
+print("lr", args.lr)
+print("cwd", os.getcwd())
+print("user", getpass.getuser())
+print("greeting", os.environ.get("GREETING"))
+print("run", os.environ.get("AZUREML_RUN_ID"))
+print("data", open("data/params.txt").read().strip())
+`,
+			"data/params.txt": "batch=32\n",
+		})
+		job := commandJob(inst, "python3 train.py --lr ${{inputs.lr}}")
+		job["codeId"] = codeID
+		job["inputs"] = map[string]any{"lr": map[string]any{"jobInputType": "literal", "value": "0.01"}}
+		job["environmentVariables"] = map[string]string{"GREETING": "hello"}
+		job["displayName"] = "train with code"
+		j := a.submit("train-1", job)
+		if !strings.EqualFold(j.Properties.CodeID, codeID) || j.Properties.ExperimentName != "Default" || j.Properties.DisplayName != "train with code" {
+			t.Errorf("submitted job: codeId %q, experiment %q, display name %q; want %q, Default, train with code", j.Properties.CodeID, j.Properties.ExperimentName, j.Properties.DisplayName, codeID)
+		}
+		j = a.waitEnd("train-1", 60*time.Second)
+		out := a.logs("train-1", "stdout")
+		if j.Properties.Status != chub.JobCompleted {
+			t.Fatalf("job: %s; stdout %q, stderr %q", j, out, a.logs("train-1", "stderr"))
+		}
+		for _, want := range []string{"lr 0.01\n", "cwd /mnt/chub/jobs/", "user azureuser\n", "greeting hello\n", "run train-1\n", "data batch=32\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("stdout of train.py lacks %q:\n%s", want, out)
+			}
+		}
+		// The azureml:name:version form names the same code.
+		job["codeId"] = "azureml:train:1"
+		j = a.submit("train-2", job)
+		if !strings.EqualFold(j.Properties.CodeID, codeID) {
+			t.Errorf("codeId azureml:train:1 stored as %q; want %q", j.Properties.CodeID, codeID)
+		}
+		if j = a.waitEnd("train-2", 60*time.Second); j.Properties.Status != chub.JobCompleted || !strings.Contains(a.logs("train-2", "stdout"), "run train-2\n") {
+			t.Errorf("job with codeId azureml:train:1: %s, stdout %q", j, a.logs("train-2", "stdout"))
+		}
+	})
+
+	t.Run("a job sees packages installed in the instance", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		whl := wheel(t, "chubjobpkg", "42")
+		if out, code := runIn(t, c, inst, "cat > /tmp/chubjobpkg-1.0-py3-none-any.whl && pip install --user --no-index --no-deps --disable-pip-version-check /tmp/chubjobpkg-1.0-py3-none-any.whl 2>&1 && echo home-note > ~/note.txt", whl); code != 0 {
+			t.Fatalf("pip install --user in the instance: exit %d:\n%s", code, out)
+		}
+		a.submit("pkg", commandJob(inst, `python3 -c 'import chubjobpkg; print(chubjobpkg.__file__, chubjobpkg.VALUE)' && cat ~/note.txt`))
+		j := a.waitEnd("pkg", 60*time.Second)
+		out := a.logs("pkg", "std_log")
+		if j.Properties.Status != chub.JobCompleted || !strings.Contains(out, "/home/azureuser/.local/lib/python3") || !strings.Contains(out, " 42\nhome-note\n") {
+			t.Errorf("job importing the user's package: %s:\n%s", j, out)
+		}
+	})
+
+	t.Run("kept after the instance stops", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		act(t, c, inst, chub.OpStop)
+		checkOutputs(t, a, "outs")
+		if got := a.logs("logs", "stdout"); got != "line1\nline2\nline3\nline4\nline5\nline6\n" {
+			t.Errorf("stdout after the instance stopped: %q", got)
+		}
+	})
+}
+
+// checkOutputs downloads the outputs of the job "outs" whole and narrowed
+// to the output "model".
+func checkOutputs(t *testing.T, a *jobAPI, name string) {
+	t.Helper()
+	code, data := a.outputs(name, "")
+	if code != http.StatusOK {
+		t.Fatalf("outputs of %s: %d %s", name, code, data)
+	}
+	files := untarGz(t, data)
+	if files["outputs/model/weights.txt"] != "w42\n" || files["outputs/metrics.json"] != "{\"acc\": 0.9}\n" {
+		t.Errorf("outputs of %s: %q; want outputs/model/weights.txt and outputs/metrics.json", name, files)
+	}
+	code, data = a.outputs(name, "model")
+	if code != http.StatusOK {
+		t.Fatalf("outputs of %s, name=model: %d %s", name, code, data)
+	}
+	if files := untarGz(t, data); len(files) != 1 || files["outputs/model/weights.txt"] != "w42\n" {
+		t.Errorf("outputs of %s, name=model: %q; want only outputs/model/weights.txt", name, files)
+	}
+}
