@@ -140,9 +140,12 @@ function quotaLeft(family) {
   const u = (st.usages || []).find(x => x.name && x.name.value === family);
   return u ? Math.max(0, u.limit - u.currentValue) : null;
 }
+// STATE_LABEL is how a state reads where it differs from its name.
+const STATE_LABEL = { JobRunning: 'Running jobs' };
 function stateBadge(s) {
   const kind = s === 'Running' || s === 'JobRunning' ? 'ok' : BAD.has(s) ? 'bad' : BUSY.has(s) ? 'busy' : 'idle';
-  return h('span', { class: 'state state-' + kind, 'data-state': s }, h('span', { class: 'dot', 'aria-hidden': 'true' }), s);
+  return h('span', { class: 'state state-' + kind, 'data-state': s, title: s === 'JobRunning' ? 'Running, with jobs running on it' : null },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }), STATE_LABEL[s] || s);
 }
 function errorBox(err, id) {
   return h('div', { class: 'error', role: 'alert', id }, h('strong', {}, err.code && err.code !== String(err.status) ? err.code : 'Error'), ' ', err.message);
@@ -172,7 +175,39 @@ function mount(...kids) {
   main.replaceChildren(...kids);
 }
 
+// jobLinkFromHash turns the job link the API gives (services.Studio.endpoint:
+// /#/jobs/WORKSPACE-ARM-ID/NAME, or /#/jobs/NAME) into Studio's own address.
+function jobLinkFromHash() {
+  const m = location.hash.match(/^#\/jobs\/(.+)$/);
+  if (!m) return;
+  const parts = m[1].split('/');
+  const name = decodeURIComponent(parts.pop());
+  const ws = parts.map(decodeURIComponent).join('/');
+  history.replaceState(null, '', '/ui/jobs/' + encodeURIComponent(name) + (ws ? '?ws=' + encodeURIComponent(ws) : ''));
+}
+// wsMatches says whether a ?ws= value (a workspace's name or ARM id) names w.
+const wsMatches = (w, want) => !!w && !!want && (w.name === want || w.id.toLowerCase() === want.toLowerCase());
+// followWorkspace switches to the workspace the address names, if another.
+async function followWorkspace() {
+  const want = new URLSearchParams(location.search).get('ws');
+  if (!want || wsMatches(st.ws, want)) return;
+  const w = st.workspaces.find(x => wsMatches(x, want));
+  if (!w) return;
+  st.ws = w;
+  $('#ws-select').value = w.name;
+  st.selected.clear();
+  await loadPerms();
+}
+function setNav(section) {
+  for (const a of document.querySelectorAll('#topnav a')) {
+    const on = a.dataset.nav === section;
+    a.classList.toggle('active', on);
+    if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+}
+
 async function route() {
+  jobLinkFromHash();
   const path = location.pathname;
   if (!st.me) {
     try { st.me = await api('GET', '/chub/v1/me'); } catch (e) {
@@ -182,6 +217,12 @@ async function route() {
     await loadContext();
   }
   if (path === '/ui/signin') return go('/ui/compute', true);
+  await followWorkspace();
+  $('#topnav').hidden = false;
+  setNav(path.startsWith('/ui/jobs') ? 'jobs' : 'compute');
+  if (path === '/ui/jobs' || path === '/ui/jobs/') return renderJobs();
+  const mj = path.match(/^\/ui\/jobs\/([^/]+)$/);
+  if (mj) return renderJob(decodeURIComponent(mj[1]));
   const m = path.match(/^\/ui\/compute\/instances\/([^/]+)$/);
   if (m) return renderInstance(decodeURIComponent(m[1]));
   if (path === '/ui/compute/new') return renderNew();
@@ -195,7 +236,7 @@ async function loadContext() {
   $('#who').title = 'Signed in as ' + st.me.name;
   st.workspaces = await listAll(`/subscriptions/${SUB}/providers/${PROVIDER}/workspaces`).catch(() => []);
   const want = new URLSearchParams(location.search).get('ws') || localStorage.getItem('chub-ws');
-  st.ws = st.workspaces.find(w => w.name === want) || st.workspaces.find(w => w.name === 'default') || st.workspaces[0] || null;
+  st.ws = st.workspaces.find(w => wsMatches(w, want)) || st.workspaces.find(w => w.name === 'default') || st.workspaces[0] || null;
   const sel = $('#ws-select');
   sel.replaceChildren(...st.workspaces.map(w => h('option', { value: w.name, selected: st.ws && w.name === st.ws.name }, (w.properties && w.properties.friendlyName) || w.name)));
   await Promise.all([
@@ -208,8 +249,9 @@ async function loadPerms() {
   st.perms = {};
   if (!st.ws) return;
   try {
-    const r = await api('GET', '/chub/v1/permissions?scope=' + encodeURIComponent(st.ws.id) + '&actions=' + encodeURIComponent(ACTIONS.map(a => ACT + a).join(',')));
+    const r = await api('GET', '/chub/v1/permissions?scope=' + encodeURIComponent(st.ws.id) + '&actions=' + encodeURIComponent([...ACTIONS.map(a => ACT + a), ...JOB_ACTIONS.map(a => JOB_ACT + a)].join(',')));
     for (const a of ACTIONS) st.perms[a] = !!r.allowed[ACT + a];
+    for (const a of JOB_ACTIONS) st.perms['jobs/' + a] = !!r.allowed[JOB_ACT + a];
   } catch { /* no permissions known: show nothing that would fail */ }
 }
 $('#ws-select').addEventListener('change', async e => {
@@ -217,7 +259,7 @@ $('#ws-select').addEventListener('change', async e => {
   localStorage.setItem('chub-ws', st.ws.name);
   st.selected.clear();
   await loadPerms();
-  go('/ui/compute?ws=' + encodeURIComponent(st.ws.name));
+  go((location.pathname.startsWith('/ui/jobs') ? '/ui/jobs' : '/ui/compute') + '?ws=' + encodeURIComponent(st.ws.name));
 });
 $('#signout').addEventListener('click', async () => {
   try { await api('DELETE', '/chub/v1/session'); } catch { /* signed out anyway */ }
@@ -228,6 +270,7 @@ $('#signout').addEventListener('click', async () => {
 function signedOut(msg, keep) {
   st.me = null;
   $('#topbar-right').hidden = true;
+  $('#topnav').hidden = true;
   if (!keep) history.replaceState(null, '', '/ui/signin');
   renderSignIn(msg ? new ApiError(401, 'SignedOut', msg) : '');
 }
@@ -236,6 +279,7 @@ function signedOut(msg, keep) {
 function renderSignIn(err) {
   setTitle('Sign in');
   $('#topbar-right').hidden = true;
+  $('#topnav').hidden = true;
   const slot = h('div', { class: 'form-error', 'aria-live': 'polite' });
   if (err) showError(slot, err);
   let useToken = false;
@@ -300,10 +344,10 @@ async function act(verb, c) {
 }
 const VERBS = [['start', 'Start', 'start/action'], ['stop', 'Stop', 'stop/action'], ['restart', 'Restart', 'restart/action'], ['delete', 'Delete', 'delete']];
 
-function confirmDialog(title, text, okLabel) {
+function confirmDialog(title, text, okLabel, dismissLabel) {
   return new Promise(resolve => {
     const ok = h('button', { type: 'button', class: 'btn btn-danger', value: 'ok' }, okLabel);
-    const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');
+    const cancel = h('button', { type: 'button', class: 'btn' }, dismissLabel || 'Cancel');
     const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': 'dlg-title' },
       h('h2', { id: 'dlg-title' }, title), h('p', {}, text), h('div', { class: 'dialog-actions' }, cancel, ok));
     const back = document.activeElement;
@@ -556,15 +600,17 @@ async function renderNew() {
 function renderInstance(name) {
   if (!st.ws) return noWorkspace();
   setTitle(name);
-  const tab = new URLSearchParams(location.search).get('tab') === 'terminal' ? 'terminal' : 'details';
+  const tab = { terminal: 'terminal', jobs: 'jobs' }[new URLSearchParams(location.search).get('tab')] || 'details';
   const slot = h('div', { class: 'action-errors', 'aria-live': 'polite' });
   const head = h('div', { class: 'instance-head' });
   const body = h('div', {});
   const tabDetails = h('a', { class: 'tab', role: 'tab', href: '/ui/compute/instances/' + encodeURIComponent(name), 'data-link': true, id: 'tab-details' }, 'Details');
+  const tabJobs = h('a', { class: 'tab', role: 'tab', href: '/ui/compute/instances/' + encodeURIComponent(name) + '?tab=jobs', 'data-link': true, id: 'tab-jobs' }, 'Jobs');
   const tabTerm = h('a', { class: 'tab', role: 'tab', href: '/ui/compute/instances/' + encodeURIComponent(name) + '?tab=terminal', 'data-link': true, id: 'tab-terminal' }, 'Terminal');
-  (tab === 'terminal' ? tabTerm : tabDetails).classList.add('active');
-  (tab === 'terminal' ? tabTerm : tabDetails).setAttribute('aria-selected', 'true');
-  let c = null, term = null, sig = '';
+  const activeTab = { terminal: tabTerm, jobs: tabJobs }[tab] || tabDetails;
+  activeTab.classList.add('active');
+  activeTab.setAttribute('aria-selected', 'true');
+  let c = null, term = null, jobs = null, sig = '';
   const buttons = {};
   const actions = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Instance actions' });
   for (const [verb, label, perm] of VERBS) {
@@ -603,6 +649,7 @@ function renderInstance(name) {
       h('section', { class: 'card' }, h('h2', {}, 'Attributes'), h('dl', { class: 'props', id: 'details' },
         row('State', stateBadge(stateOf(c))),
         row('Virtual machine size', s ? `${p.vmSize} (${sizeText(p.vmSize)})` : p.vmSize),
+        row('Jobs at a time', jobSlots(c) ? jobSlots(c) + (p.maxConcurrentJobs ? '' : ' (one per vCPU)') : ''),
         row('Region', c.location),
         row('Public IP address', ce.publicIpAddress),
         row('Private IP address', ce.privateIpAddress),
@@ -655,13 +702,15 @@ function renderInstance(name) {
     if (tab === 'details') {
       const s = JSON.stringify([c.properties, c.tags]);
       if (s !== sig) { sig = s; drawDetails(); loadHistory(); }
+    } else if (tab === 'jobs') {
+      if (!jobs) jobs = instanceJobs(c, body); else jobs.load(c);
     } else if (!term) {
       term = openTerminal(c, body);
     } else term.state(stateOf(c));
   }
   mount(pageHeader('', [h('a', { href: '/ui/compute', 'data-link': true }, 'Compute'), ' / ', h('span', {}, name)]), head,
     h('div', { class: 'card card-flat' }, actions, slot),
-    h('div', { class: 'tabs', role: 'tablist' }, tabDetails, tabTerm), body);
+    h('div', { class: 'tabs', role: 'tablist' }, tabDetails, tabJobs, tabTerm), body);
   $('#main .page-head h1').remove();
   drawHead();
   st.page = () => { if (term) term.close(); };
