@@ -141,7 +141,7 @@ func (c *Client) Do(ctx context.Context, id, method, path string, body, out any)
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("agent %s %s: %s: %s", method, path, resp.Status, msg)
+		return &statusError{code: resp.StatusCode, err: fmt.Errorf("agent %s %s: %s: %s", method, path, resp.Status, msg)}
 	}
 	if out == nil {
 		return nil

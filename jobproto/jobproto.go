@@ -40,6 +40,12 @@ const (
 // Streams are the log names.
 var Streams = []string{StreamLog, StreamStdout, StreamStderr}
 
+// MaxJobs is the most jobs an agent keeps (and a list holds).
+const MaxJobs = 4096
+
+// MaxError is the longest Status.Error.
+const MaxError = 4096
+
 // IDPattern is what a job id must match on the wire.
 var IDPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9-]{0,63}$`)
 
