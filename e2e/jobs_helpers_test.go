@@ -317,20 +317,16 @@ func (a *jobAPI) cancel(name string) {
 	}
 }
 
-// stopCancelingJobs stops an instance with ?cancelJobs=true and waits for
-// the operation.
+// stopCancelingJobs stops an instance with ?cancelJobs=true (through the
+// Go client) and waits for the operation.
 func (a *jobAPI) stopCancelingJobs(c *client.Client, compute string) {
 	a.t.Helper()
-	code, h, data := a.call("POST", "/computes/"+compute+"/stop", "cancelJobs=true", nil)
-	if code != http.StatusAccepted && code != http.StatusOK {
-		a.t.Fatalf("POST computes/%s/stop?cancelJobs=true: %d %s", compute, code, data)
+	op, err := c.StopCompute(ctx(a.t), "", compute, true)
+	if err != nil || op == nil {
+		a.t.Fatalf("stop %s with cancelJobs: operation %v, %v", compute, op, err)
 	}
-	op := h.Get("Azure-AsyncOperation")
-	if op == "" {
-		a.t.Fatalf("stop?cancelJobs=true: no Azure-AsyncOperation header (%d %s)", code, data)
-	}
-	if _, err := c.Wait(ctx(a.t), &client.Operation{Status: chub.OpInProgress, StatusURL: op}, "", compute, nil); err != nil {
-		a.t.Fatalf("stop?cancelJobs=true %s: %v", compute, err)
+	if _, err := c.Wait(ctx(a.t), op, "", compute, nil); err != nil {
+		a.t.Fatalf("stop %s with cancelJobs: %v", compute, err)
 	}
 }
 
