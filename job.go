@@ -53,8 +53,9 @@ const (
 
 // JobInput is one input of a job; only literal values are run.
 type JobInput struct {
-	Type  string `json:"jobInputType"` // "literal"
-	Value string `json:"value"`
+	Type        string `json:"jobInputType"` // "literal"
+	Value       string `json:"value"`
+	Description string `json:"description,omitempty"`
 }
 
 // JobOutput is one named output: a folder the job writes, kept after it.
