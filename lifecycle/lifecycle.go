@@ -36,7 +36,11 @@ type Service struct {
 	// with SSH enabled; the store's unique index makes the choice final, and
 	// a conflict asks for another. Nil means this server offers no SSH.
 	PickSSHPort func(ctx context.Context) (int, error)
-	Now         func() time.Time
+	// CancelJobs cancels every active job of an instance (the job
+	// controller's CancelAll): Stop with cancelJobs and Delete call it,
+	// reason going into each job's message. Nil means no jobs to cancel.
+	CancelJobs func(ctx context.Context, computeID string, by chub.Principal, reason string) error
+	Now        func() time.Time
 }
 
 // NewID returns a random UUID (version 4).
@@ -255,8 +259,37 @@ var transitions = map[chub.OperationName]transition{
 	chub.OpRestart: {from: []chub.State{chub.StateRunning}, via: chub.StateRestarting, desired: chub.DesiredRunning, restart: true},
 }
 
-// Act starts a start, stop or restart operation.
+// Act starts a start, stop or restart operation. A stop waits for the
+// instance's running jobs to end (queued ones stay Queued); Stop with
+// cancelJobs cancels them instead.
 func (s *Service) Act(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string, opName chub.OperationName) (*chub.Compute, *chub.Operation, error) {
+	return s.act(ctx, caller, scope, name, opName, nil)
+}
+
+// Stop starts a stop operation. Without cancelJobs the instance stays
+// Stopping until its running jobs have ended (jobs still queued stay
+// Queued and run after the next start); with cancelJobs every active job
+// of the instance (queued or running) is canceled first, with the message
+// "canceled: the instance was stopped with cancelJobs". The operation is
+// recorded before the jobs are canceled, so a stop refused (another
+// operation in flight, a wrong state) cancels nothing.
+func (s *Service) Stop(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string, cancelJobs bool) (*chub.Compute, *chub.Operation, error) {
+	var before func(*chub.Compute) error
+	if cancelJobs && s.CancelJobs != nil {
+		before = func(c *chub.Compute) error {
+			if err := s.CancelJobs(ctx, c.ID, caller.Principal(), "the instance was stopped with cancelJobs"); err != nil {
+				return fmt.Errorf("compute %q is stopping, but canceling its jobs failed: %w", c.Name, err)
+			}
+			return nil
+		}
+	}
+	return s.act(ctx, caller, scope, name, chub.OpStop, before)
+}
+
+// act records the operation, runs beforeWake (if any) once it is recorded,
+// then wakes the reconciler; beforeWake's error is returned with the
+// recorded compute and operation.
+func (s *Service) act(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string, opName chub.OperationName, beforeWake func(*chub.Compute) error) (*chub.Compute, *chub.Operation, error) {
 	tr, ok := transitions[opName]
 	if !ok {
 		return nil, nil, fmt.Errorf("unknown operation %s", opName)
@@ -287,8 +320,12 @@ func (s *Service) Act(ctx context.Context, caller *chub.User, scope chub.Workspa
 		if err != nil {
 			return nil, nil, err
 		}
+		var berr error
+		if beforeWake != nil {
+			berr = beforeWake(c)
+		}
 		s.wake(c.ID)
-		return c, op, nil
+		return c, op, berr
 	}
 }
 
@@ -363,7 +400,9 @@ func (s *Service) Resize(ctx context.Context, caller *chub.User, scope chub.Work
 }
 
 // Delete starts deleting the instance, whatever its state, cancelling any
-// operation in flight. It returns a nil operation when nothing exists.
+// operation in flight, and cancels the instance's jobs (CancelJobs, with
+// the message "the instance was deleted"). It returns a nil operation when
+// nothing exists.
 func (s *Service) Delete(ctx context.Context, caller *chub.User, scope chub.WorkspaceScope, name string) (*chub.Operation, error) {
 	for attempt := 0; ; attempt++ {
 		c, err := s.Store.GetCompute(ctx, scope, name)
@@ -401,8 +440,16 @@ func (s *Service) Delete(ctx context.Context, caller *chub.User, scope chub.Work
 		if err != nil {
 			return nil, err
 		}
+		// The instance's jobs end with it: queued ones at once, running
+		// ones once their processes are gone (or the instance is).
+		var cerr error
+		if s.CancelJobs != nil {
+			if err := s.CancelJobs(ctx, c.ID, caller.Principal(), "the instance was deleted"); err != nil {
+				cerr = fmt.Errorf("compute %q is being deleted, but canceling its jobs failed: %w", c.Name, err)
+			}
+		}
 		s.wake(c.ID)
-		return op, nil
+		return op, cerr
 	}
 }
 

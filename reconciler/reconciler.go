@@ -36,6 +36,13 @@ type Config struct {
 	// Observe, when set, asks a running instance what the server should
 	// record of it (applications, activity); errors are logged, not fatal.
 	Observe func(ctx context.Context, id string) (chub.Observed, error)
+	// BusyJobs, when set, counts the jobs of an instance that hold a slot
+	// (Preparing, Running, Finalizing, CancelRequested): a stop waits for
+	// them to end, the instance staying Stopping, and looks again every
+	// JobWait. Nil means instances run no jobs.
+	BusyJobs func(ctx context.Context, computeID string) (int, error)
+	// JobWait is how often a stop waiting for jobs looks again (default 1s).
+	JobWait time.Duration
 }
 
 // Reconciler converges instances.
@@ -64,6 +71,9 @@ func New(cfg Config) *Reconciler {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.JobWait <= 0 {
+		cfg.JobWait = time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -209,6 +219,20 @@ func (r *Reconciler) delete(ctx context.Context, c *chub.Compute) (bool, error) 
 }
 
 func (r *Reconciler) stop(ctx context.Context, c *chub.Compute, st chub.InstanceStatus) (bool, error) {
+	if st.Phase == chub.PhaseRunning && r.cfg.BusyJobs != nil {
+		// A stop waits for the jobs that run (a stop with cancelJobs has
+		// canceled them already): the instance stays Stopping meanwhile.
+		n, err := r.cfg.BusyJobs(ctx, c.ID)
+		if err != nil {
+			return false, fmt.Errorf("stop %s: count its running jobs: %w", c.Name, err)
+		}
+		if n > 0 {
+			r.log.Debug("stop waits for jobs", "compute", c.Name, "jobs", n)
+			id := c.ID
+			time.AfterFunc(r.cfg.JobWait, func() { r.Wake(id) })
+			return false, nil
+		}
+	}
 	if st.Phase == chub.PhaseRunning {
 		sctx, cancel := r.step(ctx)
 		defer cancel()

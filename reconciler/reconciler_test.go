@@ -278,3 +278,53 @@ func TestDeleteWinsAndOrphansGo(t *testing.T) {
 		t.Fatal("the orphan was not destroyed")
 	}
 }
+
+// TestStopWaitsForJobs: a stop of an instance running jobs leaves it
+// Stopping, and running, until BusyJobs says none holds a slot; a wake
+// comes back by itself.
+func TestStopWaitsForJobs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	busy := 2
+	f.rec.cfg.BusyJobs = func(context.Context, string) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return busy, nil
+	}
+	f.rec.cfg.JobWait = 10 * time.Millisecond
+	c := f.create(t, "worker")
+	f.converge(t, c.ID)
+	if _, _, err := f.life.Act(ctx, f.user, f.scope, "worker", chub.OpStop); err != nil {
+		t.Fatal(err)
+	}
+	f.converge(t, c.ID)
+	if got := f.get(t, c.ID); got.State != chub.StateStopping || got.ActiveOperation == "" {
+		t.Fatalf("stop with 2 busy jobs: state %s, active operation %q; want Stopping with the stop in flight", got.State, got.ActiveOperation)
+	}
+	if st, _ := f.rt.Inspect(ctx, c.ID); st.Phase != chub.PhaseRunning {
+		t.Fatalf("stop with 2 busy jobs: runtime phase %s; want Running", st.Phase)
+	}
+
+	// The scheduled wakes finish the stop once the jobs are gone (the
+	// resync is far away: only the stop's own wakes come back).
+	f.rec.cfg.Resync = time.Hour
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); f.rec.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(30 * time.Millisecond) // a few passes that wait
+	mu.Lock()
+	busy = 0
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.get(t, c.ID).State != chub.StateStopped {
+		if time.Now().After(deadline) {
+			t.Fatalf("stop after the jobs ended: state %s; want Stopped", f.get(t, c.ID).State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st, _ := f.rt.Inspect(ctx, c.ID); st.Phase != chub.PhaseStopped {
+		t.Fatalf("after the stop: runtime phase %s; want Stopped", st.Phase)
+	}
+}
