@@ -469,6 +469,7 @@ func (r *Runtime) stopContainer(c *libcontainer.Container, grace time.Duration) 
 		st, err := c.Status()
 		return err != nil || st == libcontainer.Stopped
 	}
+	thawJobs(c.ID()) // a frozen job's processes would keep the container from ending
 	if !stopped() && grace > 0 {
 		if err := c.Signal(unix.SIGTERM); err == nil {
 			deadline := time.Now().Add(grace)
@@ -599,6 +600,7 @@ func (r *Runtime) List(ctx context.Context) ([]string, error) {
 // locked and no container of id running that should keep running.
 func (r *Runtime) clearContainer(id string) error {
 	var errs []error
+	thawJobs(id)
 	cgs := instanceCgroups(id)
 	// The network helper's cgroup: a server killed while starting one
 	// may leave a second pasta the pid file does not name.
