@@ -236,6 +236,56 @@ function gap(reason, opts = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// waitFor calls fn every half second until it returns something truthy (returned), or throws
+// after timeoutMs with the last value or error.
+async function waitFor(what, fn, timeoutMs = 120_000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(500);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last && (last.message || JSON.stringify(last))})`);
+}
+
+// raw calls the server without the SDK, for ComputeHub's extensions (job logs, outputs, code
+// uploads) and operations 2.1.1 does not have. path is absolute or starts with /; the
+// api-version is added unless the URL has one (or opts.apiVersion is null).
+async function raw(method, path, opts = {}) {
+  requireEnv();
+  const url = new URL(path, SERVER_URL);
+  const v = opts.apiVersion === undefined ? '2024-04-01' : opts.apiVersion;
+  if (v && !url.searchParams.has('api-version')) url.searchParams.set('api-version', v);
+  const headers = { ...(opts.headers || {}) };
+  if (opts.token !== null) headers.Authorization = 'Bearer ' + (opts.token || TOKEN);
+  let body = opts.body;
+  if (body !== undefined && !(body instanceof Uint8Array) && typeof body !== 'string') {
+    body = JSON.stringify(body);
+    headers['Content-Type'] = 'application/json';
+  }
+  const entry = { at: new Date().toISOString(), method, url: url.href, requestHeaders: redactHeaders(headers),
+    requestBody: typeof body === 'string' ? parseMaybeJSON(body) : body === undefined ? undefined : `<${body.length} bytes>` };
+  transcript.push(entry);
+  const res = await fetch(url, { method, headers, body });
+  entry.status = res.status;
+  entry.responseHeaders = Object.fromEntries(res.headers);
+  const buf = Buffer.from(await res.arrayBuffer());
+  const type = res.headers.get('content-type') || '';
+  const text = /json|text/.test(type) ? buf.toString('utf8') : undefined;
+  entry.responseBody = text === undefined ? `<${buf.length} bytes ${type}>` : parseMaybeJSON(text);
+  return { status: res.status, headers: res.headers, buffer: buf, text, json: /json/.test(type) ? parseMaybeJSON(text) : undefined };
+}
+
+// workspaceId is the ARM id of the workspace the tests use.
+function workspaceId() {
+  return `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.MachineLearningServices/workspaces/${WS}`;
+}
+
 module.exports = {
   AzureMachineLearningServicesManagementClient,
   SERVER_URL,
@@ -263,4 +313,7 @@ module.exports = {
   cleanup,
   gap,
   sleep,
+  waitFor,
+  raw,
+  workspaceId,
 };

@@ -3,6 +3,7 @@
 // CHUB_TOKEN), Debian's Chromium through playwright-core, sign-in and waits.
 const path = require('node:path');
 const fs = require('node:fs');
+const { execFileSync } = require('node:child_process');
 const { chromium } = require('playwright-core');
 
 const SERVER = process.env.CHUB_SERVER;
@@ -25,6 +26,36 @@ async function admin(method, p, body) {
   return text ? JSON.parse(text) : null;
 }
 const computePath = (name) => `${WS}/computes/${name}`;
+
+// as calls the API with another user's bearer token (made with userToken); 202 and 204 bodies
+// may be empty.
+async function as(token, method, p, body) {
+  const res = await fetch(SERVER + p + (p.includes('?') ? '&' : '?') + 'api-version=' + API, {
+    method,
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// chub runs the suite's chub binary (CHUB_BIN) against the server, as the administrator or,
+// given a token, as that token's user; it returns stdout and throws with stderr on failure.
+function chub(args, token) {
+  const env = { ...process.env };
+  if (token) env.CHUB_TOKEN = token;
+  try {
+    return execFileSync(process.env.CHUB_BIN, args, { encoding: 'utf8', env, timeout: 120000 });
+  } catch (e) {
+    throw new Error(`chub ${args.join(' ')}: ${e.status === undefined ? e.message : 'exit ' + e.status}\n${e.stderr || ''}${e.stdout || ''}`);
+  }
+}
+
+// userToken makes an API token for a user (the administrator's chub token create).
+function userToken(user) {
+  return chub(['token', 'create', '--user', user, '--name', 'studiotest']).trim();
+}
 
 async function waitFor(what, fn, timeoutMs = 120000) {
   const end = Date.now() + timeoutMs;
@@ -83,4 +114,4 @@ async function screenshot(page, file) {
   console.log(`screenshot: ${p}`);
 }
 
-module.exports = { SERVER, TOKEN, PASSWORD, WS, admin, computePath, waitFor, deleteCompute, launch, newPage, signIn, rowState, screenshot };
+module.exports = { SERVER, TOKEN, PASSWORD, WS, admin, as, chub, userToken, computePath, waitFor, deleteCompute, launch, newPage, signIn, rowState, screenshot };
