@@ -153,6 +153,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.audit(r, u, info, sw.status, corr)
 		return
 	}
+	if isBlobPath(r) {
+		// The upload URL's sig is its credential: no bearer token.
+		u, err := s.putBlob(sw, r)
+		if err != nil {
+			s.fail(sw, r, err, reqID)
+		}
+		s.audit(r, u, info, sw.status, corr)
+		return
+	}
 	u, err := s.authenticate(r)
 	if err != nil {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="chub"`)

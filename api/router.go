@@ -95,6 +95,24 @@ func (s *Server) addRoutes() {
 	s.add("GET", locPrefix+"/computeOperationsStatus/{op}", true, s.operationStatus)
 	s.add("GET", locPrefix+"/computeOperationsResults/{op}", true, s.operationResult)
 
+	s.add("PUT", wsPrefix+"/jobs/{id}", true, s.putJob)
+	s.add("GET", wsPrefix+"/jobs/{id}", true, s.getJob)
+	s.add("DELETE", wsPrefix+"/jobs/{id}", true, s.deleteJob)
+	s.add("GET", wsPrefix+"/jobs", true, s.listJobs)
+	s.add("POST", wsPrefix+"/jobs/{id}/cancel", true, s.cancelJob)
+	s.add("GET", wsPrefix+"/jobs/{id}/logs", true, s.jobLogs)
+	s.add("GET", wsPrefix+"/jobs/{id}/outputs", true, s.jobOutputs)
+	for _, kind := range []chub.AssetKind{chub.AssetCode, chub.AssetEnvironment} {
+		base := wsPrefix + "/" + string(kind)
+		s.add("GET", base, true, s.listContainers(kind))
+		s.add("GET", base+"/{name}", true, s.getContainer(kind))
+		s.add("GET", base+"/{name}/versions", true, s.listVersions(kind))
+		s.add("PUT", base+"/{name}/versions/{version}", true, s.putAsset(kind))
+		s.add("GET", base+"/{name}/versions/{version}", true, s.getAsset(kind))
+		s.add("DELETE", base+"/{name}/versions/{version}", true, s.deleteAsset(kind))
+	}
+	s.add("POST", wsPrefix+"/codes/{name}/versions/{version}/startPendingUpload", true, s.startPendingUpload)
+
 	s.add("GET", "chub/v1/me", false, s.me)
 	s.add("GET", "chub/v1/users", false, s.listUsers)
 	s.add("POST", "chub/v1/users", false, s.createUser)
