@@ -52,5 +52,6 @@ func benchCmd(g *globals) *cobra.Command {
 	cmd.Flags().IntVar(&o.Gets, "gets", 2000, "how many GETs to time")
 	cmd.Flags().DurationVar(&o.Poll, "poll", 2*time.Millisecond, "how often the state is polled while timing")
 	cmd.Flags().StringVar(&outFile, "output-file", "", "also add the results to this markdown file (e.g. BENCHMARKS.md)")
+	cmd.AddCommand(benchJobsCmd(g))
 	return cmd
 }
