@@ -257,6 +257,10 @@ func (s *InstanceSettings) Normalize() error {
 	if err := s.Schedules.validate(t + "schedules.computeStartStop"); err != nil {
 		return err
 	}
+	if s.MaxConcurrentJobs < 0 {
+		return Invalid("InvalidMaxConcurrentJobs", t+"maxConcurrentJobs",
+			"maxConcurrentJobs must be 1 up to the size's vCPUs (or 0 for one job per vCPU), got %d", s.MaxConcurrentJobs)
+	}
 	if s.IdleTimeBeforeShutdown != "" {
 		d, err := ParseISODuration(s.IdleTimeBeforeShutdown)
 		if err != nil {
@@ -282,6 +286,16 @@ func (s *InstanceSettings) Normalize() error {
 				return Invalid("InvalidCustomService", et+".target", "endpoint target port must be between 1 and 65535, got %d", ep.Target)
 			}
 		}
+	}
+	return nil
+}
+
+// CheckMaxConcurrentJobs checks a maxConcurrentJobs setting against the
+// instance's size: 0 (one job per vCPU) or 1 up to the size's vCPUs.
+func CheckMaxConcurrentJobs(n int, size VMSize) error {
+	if n < 0 || n > size.VCPUs {
+		return Invalid("InvalidMaxConcurrentJobs", settingsTarget+"maxConcurrentJobs",
+			"maxConcurrentJobs must be 1 up to %d, the vCPUs of size %s (or 0 for one job per vCPU), got %d; jobs beyond it wait Queued", size.VCPUs, size.Name, n)
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/lifecycle"
@@ -40,6 +43,9 @@ func (s *Server) getCompute(w http.ResponseWriter, r *http.Request, p params) er
 	}
 	c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
 	if err != nil {
+		return err
+	}
+	if err := s.markJobRunning(r.Context(), []*chub.Compute{c}); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, s.computeJSON(r, c))
@@ -78,6 +84,9 @@ func (s *Server) listComputes(w http.ResponseWriter, r *http.Request, p params) 
 	if err != nil {
 		return err
 	}
+	if err := s.markJobRunning(r.Context(), cs); err != nil {
+		return err
+	}
 	out := computeList{Value: []computeResource{}}
 	for i, c := range cs {
 		if i == s.cfg.PageSize {
@@ -112,8 +121,15 @@ func (s *Server) putCompute(w http.ResponseWriter, r *http.Request, p params) er
 	if err := s.authorize(r, chub.ActionComputeWrite, ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
 		return err
 	}
+	raw, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return chub.Invalid("InvalidRequestContent", "", "the request body is empty; send a JSON document")
+	}
 	var body computeBody
-	if err := decode(r, &body); err != nil {
+	if err := decodeJSON(raw, &body); err != nil {
 		return err
 	}
 	if body.Properties == nil {
@@ -126,16 +142,128 @@ func (s *Server) putCompute(w http.ResponseWriter, r *http.Request, p params) er
 	if body.Properties.Properties != nil {
 		req.Settings = *body.Properties.Properties
 	}
+	maxJobs, maxJobsSet := maxConcurrentJobsIn(raw)
+	existing, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
+	if err != nil && !chub.IsNotFound(err) {
+		return err
+	}
+	if maxJobsSet && (existing == nil || existing.Settings.MaxConcurrentJobs != maxJobs) {
+		if err := s.checkMaxJobs(existing, req.Settings, maxJobs); err != nil {
+			return err
+		}
+	}
 	c, op, created, err := s.cfg.Lifecycle.CreateOrUpdate(r.Context(), caller(r), ws.Scope, p["name"], req)
 	if err != nil {
 		return err
 	}
 	if !created {
+		if maxJobsSet && c.Settings.MaxConcurrentJobs != maxJobs {
+			if c, err = s.setMaxJobs(r, c, maxJobs); err != nil {
+				return err
+			}
+		}
+		if err := s.markJobRunning(r.Context(), []*chub.Compute{c}); err != nil {
+			return err
+		}
 		writeJSON(w, http.StatusOK, s.computeJSON(r, c))
 		return nil
 	}
 	s.operationHeaders(w, r, op, false)
 	writeJSON(w, http.StatusCreated, s.computeJSON(r, c))
+	return nil
+}
+
+// maxConcurrentJobsIn reads properties.properties.maxConcurrentJobs of a
+// compute body (decoded already, so well typed): an update changes it only
+// when the body has it.
+func maxConcurrentJobsIn(raw []byte) (int, bool) {
+	var b struct {
+		Properties *struct {
+			Properties *struct {
+				MaxConcurrentJobs *int `json:"maxConcurrentJobs"`
+			} `json:"properties"`
+		} `json:"properties"`
+	}
+	if json.Unmarshal(raw, &b) != nil || b.Properties == nil || b.Properties.Properties == nil || b.Properties.Properties.MaxConcurrentJobs == nil {
+		return 0, false
+	}
+	return *b.Properties.Properties.MaxConcurrentJobs, true
+}
+
+// checkMaxJobs checks maxConcurrentJobs against the size the instance has
+// (existing) or is created with.
+func (s *Server) checkMaxJobs(existing *chub.Compute, settings chub.InstanceSettings, n int) error {
+	sizeName := settings.VMSize
+	if existing != nil {
+		sizeName = existing.Settings.VMSize
+	}
+	if n < 0 {
+		return chub.CheckMaxConcurrentJobs(n, chub.VMSize{Name: sizeName})
+	}
+	if s.cfg.Catalog == nil {
+		return nil
+	}
+	size, ok := s.cfg.Catalog().Lookup(sizeName)
+	if !ok {
+		return nil // the lifecycle says the size is wrong
+	}
+	return chub.CheckMaxConcurrentJobs(n, size)
+}
+
+// setMaxJobs changes an existing instance's maxConcurrentJobs (checked
+// already) and wakes its queue, which may start more jobs now.
+func (s *Server) setMaxJobs(r *http.Request, c *chub.Compute, n int) (*chub.Compute, error) {
+	for attempt := 0; ; attempt++ {
+		c.Settings.MaxConcurrentJobs = n
+		c.ModifiedBy, c.ModifiedAt = caller(r).Principal(), time.Now().UTC()
+		err := s.cfg.Store.UpdateCompute(r.Context(), c)
+		if chub.ErrorKind(err) == chub.KindConflict && attempt < 5 {
+			if c, err = s.cfg.Store.GetCompute(r.Context(), c.Scope, c.Name); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.Jobs != nil {
+			s.cfg.Jobs.Wake(c.ID)
+		}
+		return c, nil
+	}
+}
+
+// markJobRunning shows the running instances that run jobs as JobRunning
+// (Azure's state), counted once for a list.
+func (s *Server) markJobRunning(ctx context.Context, cs []*chub.Compute) error {
+	running := 0
+	for _, c := range cs {
+		if c.State == chub.StateRunning {
+			running++
+		}
+	}
+	switch {
+	case running == 0:
+		return nil
+	case len(cs) == 1:
+		js, err := s.cfg.Store.ListJobs(ctx, chub.JobFilter{ComputeID: cs[0].ID, Statuses: busyJobStatuses, View: chub.JobViewAll, Page: chub.Page{Limit: 1}})
+		if err != nil {
+			return err
+		}
+		if len(js) > 0 {
+			cs[0].State = chub.StateJobRunning
+		}
+	default:
+		n, err := s.cfg.Store.CountJobs(ctx, busyJobStatuses)
+		if err != nil {
+			return err
+		}
+		for _, c := range cs {
+			if c.State == chub.StateRunning && n[c.ID] > 0 {
+				c.State = chub.StateJobRunning
+			}
+		}
+	}
 	return nil
 }
 
@@ -203,7 +331,18 @@ func (s *Server) actCompute(name chub.OperationName) func(http.ResponseWriter, *
 		if err := s.authorize(r, actions[name], ws.Scope.ResourceID()+"/computes/"+p["name"]); err != nil {
 			return err
 		}
-		_, op, err := s.cfg.Lifecycle.Act(r.Context(), caller(r), ws.Scope, p["name"], name)
+		var op *chub.Operation
+		if name == chub.OpStop {
+			cancelJobs := false
+			if v := r.URL.Query().Get("cancelJobs"); v != "" {
+				if cancelJobs, err = strconv.ParseBool(v); err != nil {
+					return chub.Invalid("InvalidQueryParameter", "cancelJobs", "cancelJobs must be true or false, got %q", v)
+				}
+			}
+			_, op, err = s.cfg.Lifecycle.Stop(r.Context(), caller(r), ws.Scope, p["name"], cancelJobs)
+		} else {
+			_, op, err = s.cfg.Lifecycle.Act(r.Context(), caller(r), ws.Scope, p["name"], name)
+		}
 		if err != nil {
 			return err
 		}
@@ -232,6 +371,9 @@ func (s *Server) listNodes(w http.ResponseWriter, r *http.Request, p params) err
 	}
 	c, err := s.cfg.Store.GetCompute(r.Context(), ws.Scope, p["name"])
 	if err != nil {
+		return err
+	}
+	if err := s.markJobRunning(r.Context(), []*chub.Compute{c}); err != nil {
 		return err
 	}
 	nodes := []node{}

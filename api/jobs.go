@@ -485,4 +485,3 @@ func (noJobs) Cancel(context.Context, *chub.Job, chub.Principal, string) (*chub.
 func studioJobURL(base string, j *chub.Job) string {
 	return base + "/#/jobs/" + url.PathEscape(j.Name) + "?ws=" + url.QueryEscape(j.Scope.ResourceID())
 }
-

@@ -519,4 +519,3 @@ func imageKey(image string) string {
 	}
 	return strings.ToLower(image)
 }
-
