@@ -15,6 +15,7 @@ import (
 	chub "github.com/computehub/chub"
 	"github.com/computehub/chub/runtime/local"
 	"github.com/computehub/chub/runtime/runtimetest"
+	"github.com/computehub/chub/streamproto"
 )
 
 // jobDirs lists the job's cgroup dirs on the host, in every hierarchy.
@@ -130,6 +131,7 @@ func TestJobPlaceAndKill(t *testing.T) {
 	if got, want := len(dirs), len(instanceDirs(id)); got != want || got == 0 {
 		t.Fatalf("job cgroups %v: %d; want one per instance hierarchy (%d)", dirs, got, want)
 	}
+	t.Logf("job cgroups: %v", dirs)
 	var hostPID int
 	for _, d := range dirs {
 		pids := procsOf(t, d)
@@ -301,4 +303,33 @@ func TestJobStopRemovesCgroups(t *testing.T) {
 			t.Errorf("round %d: cgroups left: %v", round, d)
 		}
 	}
+}
+
+// BenchmarkPlaceJob times PlaceJob of a held process and KillJob of it.
+func BenchmarkPlaceJob(b *testing.B) {
+	rt := newRuntime(b)
+	ctx := context.Background()
+	spec := benchSpec(b)
+	must(b, rt.Start(ctx, spec))
+	defer rt.Destroy(ctx, spec.ID)
+	var place, kill time.Duration
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		res, err := runtimetest.Exec(ctx, rt, spec.ID, streamproto.ExecRequest{Command: []string{"sh", "-c", "(sleep 1000 >/dev/null 2>&1 </dev/null & echo $!)"}}, nil)
+		must(b, err)
+		pid, err := strconv.Atoi(strings.TrimSpace(res.Stdout))
+		must(b, err)
+		job := fmt.Sprintf("j%d", n)
+		n++
+		b.StartTimer()
+		t := time.Now()
+		must(b, rt.PlaceJob(ctx, spec.ID, job, pid))
+		place += time.Since(t)
+		t = time.Now()
+		must(b, rt.KillJob(ctx, spec.ID, job))
+		kill += time.Since(t)
+	}
+	b.ReportMetric(float64(place.Microseconds())/float64(n)/1000, "place-ms")
+	b.ReportMetric(float64(kill.Microseconds())/float64(n)/1000, "kill-ms")
 }
