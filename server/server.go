@@ -25,9 +25,11 @@ import (
 	"github.com/computehub/chub/access"
 	"github.com/computehub/chub/agentclient"
 	"github.com/computehub/chub/api"
+	"github.com/computehub/chub/artifacts"
 	"github.com/computehub/chub/certs"
 	appgateway "github.com/computehub/chub/gateway/apps"
 	"github.com/computehub/chub/gateway/sshgate"
+	"github.com/computehub/chub/jobs"
 	"github.com/computehub/chub/lifecycle"
 	"github.com/computehub/chub/reconciler"
 	"github.com/computehub/chub/runtime/local"
@@ -171,15 +173,23 @@ func Run(ctx context.Context, cfg Config) error {
 			auditSSH(ctx, store, log, computeID, result, remote)
 		}})
 	sshAlloc := &sshgate.Allocator{Range: sshPorts, Store: store, Host: sshHost}
-	rec := reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace,
-		Observe: agents.Observe})
-	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage}
+	// Jobs: the artifact store (uploads, kept logs and outputs) and the
+	// queues; a stop waits for an instance's jobs, a delete cancels them.
+	arts := &artifacts.Store{Dir: filepath.Join(dataDir, "artifacts")}
+	var rec *reconciler.Reconciler
+	jobCtl := jobs.New(jobs.Config{Store: store, Runtime: rt, Agents: agents, Artifacts: arts, Catalog: catalogFn, Logger: log,
+		WakeInstance: func(id string) { rec.Wake(id) }})
+	rec = reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace,
+		Observe: agents.Observe, BusyJobs: jobCtl.BusyJobs})
+	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage,
+		CancelJobs: jobCtl.CancelAll}
 	life.Wake = func(id string) { rec.Wake(id); sshGate.Wake(id) }
 	life.CheckSSHKey, life.PickSSHPort = sshgate.CheckKey, sshAlloc.Pick
 	var appGate *appgateway.Gateway
 	apiServer := api.New(api.Config{Store: store, Lifecycle: life, Authorizer: &access.RBAC{Store: store}, Runtime: rt,
 		Catalog: catalogFn, Region: cfg.Region, PageSize: cfg.PageSize, Logger: log, PublicHost: sshgate.PublicHost(cfg.Listen),
-		ExternalURL: externalURL, AppURL: func(instance, app string) string { return appGate.URL(instance, app) }})
+		ExternalURL: externalURL, AppURL: func(instance, app string) string { return appGate.URL(instance, app) },
+		Jobs: jobCtl, Artifacts: arts})
 
 	sessionKey, err := appgateway.LoadOrCreateKey(filepath.Join(dataDir, "apps-session.key"))
 	if err != nil {
@@ -237,6 +247,11 @@ func Run(ctx context.Context, cfg Config) error {
 		defer close(sshDone)
 		sshGate.Run(recCtx)
 	}()
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		jobCtl.Run(recCtx)
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.ServeTLS(ln, "", "") }()
 	apiServer.SetReady(true)
@@ -248,6 +263,7 @@ func Run(ctx context.Context, cfg Config) error {
 		stopRec()
 		<-recDone
 		<-sshDone
+		<-jobsDone
 		return fmt.Errorf("serve: %w", err)
 	}
 	log.Info("shutting down; running instances keep running")
@@ -260,6 +276,7 @@ func Run(ctx context.Context, cfg Config) error {
 	stopRec()
 	<-recDone
 	<-sshDone
+	<-jobsDone
 	log.Info("stopped")
 	return nil
 }
