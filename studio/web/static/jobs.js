@@ -258,7 +258,7 @@ function renderJob(name) {
     const env = Object.entries(p.environmentVariables || {});
     const limits = p.limits || {};
     const e = p.error;
-    body.replaceChildren(
+    body.replaceChildren(...[
       e && (e.code || e.message) ? errorBox({ code: e.code, message: e.message || '' }, 'job-error') : null,
       h('div', { class: 'detail-grid' },
         h('section', { class: 'card' }, h('h2', {}, 'Overview'), h('dl', { class: 'props', id: 'job-details' },
@@ -281,7 +281,7 @@ function renderJob(name) {
           p.isArchived ? row('Archived', 'yes') : null)),
         h('div', {},
           h('section', { class: 'card' }, h('h2', {}, 'Command'), h('pre', { class: 'code-block', id: 'job-command' }, p.command || ''),
-            env.length ? h('div', {}, h('h3', {}, 'Environment variables'), h('dl', { class: 'props props-tight' }, env.map(([k, v]) => row(k, h('span', { class: 'mono' }, v))))) : null),
+            env.length ? h('div', {}, h('h3', {}, 'Environment variables'), h('dl', { class: 'props props-tight' }, env.flatMap(([k, v]) => row(k, h('span', { class: 'mono' }, v))))) : null),
           h('section', { class: 'card', id: 'job-io' }, h('h2', {}, 'Inputs and outputs'),
             inputs.length || outputs.length ? h('table', { class: 'grid history' },
               h('thead', {}, h('tr', {}, ['', 'Name', 'Type', 'Value'].map(t => h('th', { scope: 'col' }, t)))),
@@ -289,7 +289,7 @@ function renderJob(name) {
                 inputs.map(([k, v]) => h('tr', {}, h('td', {}, 'input'), h('td', { class: 'mono' }, k), h('td', {}, v.jobInputType || ''), h('td', { class: 'mono' }, v.value !== undefined ? String(v.value) : (v.uri || '')))),
                 outputs.map(([k, v]) => h('tr', {}, h('td', {}, 'output'), h('td', { class: 'mono' }, k), h('td', {}, v.jobOutputType || ''),
                   h('td', { class: 'muted' }, jobActive(j) ? 'kept when the job ends' : h('a', { href: arm(jobPath(name) + '/outputs', '&name=' + encodeURIComponent(k)), download: `${name}-${k}.tar.gz` }, 'Download')))))) : h('p', { class: 'muted' }, 'No declared inputs or outputs. Files the job writes to its outputs folder are kept too.')))),
-      logs.el);
+      logs.el].filter(Boolean));
   }
   async function load() {
     if (gone) return;
