@@ -71,7 +71,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "show progress and details")
 	root.AddCommand(serverCmd(), agentCmd(), loginCmd(g), userCmd(g), tokenCmd(g), workspaceCmd(g),
-		computetargetCmd(g), vmsizeCmd(g), usageCmd(g), benchCmd(g), roleCmd(g), quotaCmd(g), auditCmd(g), imageCmd(g))
+		computetargetCmd(g), vmsizeCmd(g), usageCmd(g), benchCmd(g), roleCmd(g), quotaCmd(g), auditCmd(g), imageCmd(g), jobCmd(g))
 	root.AddCommand(terminalCmd(g, "terminal NAME"))
 	root.AddCommand(sftpServerCmd())
 	return root

@@ -48,6 +48,7 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 	var name, size, desc, sshKey, sshAccess, vnet, subnet, vnetRG, userOID, userTenant, image string
 	var tags []string
 	var noWait bool
+	var maxJobs int
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: "Create a compute instance",
@@ -75,6 +76,12 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 			}
 			req.Settings.VMSize = size
 			req.Settings.Image = image
+			if cmd.Flags().Changed("max-concurrent-jobs") {
+				if maxJobs < 1 {
+					return fmt.Errorf("--max-concurrent-jobs %d: give 1 or more (at most the size's vCPUs; default: the size's vCPUs)", maxJobs)
+				}
+				req.Settings.MaxConcurrentJobs = maxJobs
+			}
 			access := "Disabled"
 			if cmd.Flags().Changed("ssh-public-access") {
 				access = map[bool]string{true: "Enabled", false: "Disabled"}[sshAccess != "false"]
@@ -135,6 +142,7 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 	f.StringVar(&userTenant, "user-tenant-id", "", "tenant id of the user to create the instance for")
 	f.BoolVar(&noWait, "no-wait", false, "return at once instead of waiting for the instance to run")
 	f.StringVar(&image, "image", "", "image to start from (default: the server's host image; see chub image list)")
+	f.IntVar(&maxJobs, "max-concurrent-jobs", 0, "jobs the instance runs at once, 1 to the size's vCPUs (default: its vCPUs)")
 	addScopeFlags(cmd, g)
 	return cmd
 }
@@ -183,7 +191,7 @@ func (g *globals) wait(ctx context.Context, c *client.Client, op *client.Operati
 
 func actCmd(g *globals, op chub.OperationName, use string) *cobra.Command {
 	var name string
-	var noWait bool
+	var noWait, cancelJobs bool
 	cmd := &cobra.Command{
 		Use:   use,
 		Short: string(op) + " a compute instance",
@@ -199,11 +207,17 @@ func actCmd(g *globals, op chub.OperationName, use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o, err := c.Act(cmd.Context(), s.Workspace, name, op)
+			var o *client.Operation
+			if cancelJobs {
+				o, err = c.StopCompute(cmd.Context(), s.Workspace, name, true)
+			} else {
+				o, err = c.Act(cmd.Context(), s.Workspace, name, op)
+			}
 			if err != nil {
 				return err
 			}
-			g.progressf("%s compute instance %q...\n", map[chub.OperationName]string{chub.OpStart: "Starting", chub.OpStop: "Stopping", chub.OpRestart: "Restarting"}[op], name)
+			g.progressf("%s compute instance %q%s...\n", map[chub.OperationName]string{chub.OpStart: "Starting", chub.OpStop: "Stopping", chub.OpRestart: "Restarting"}[op], name,
+				map[bool]string{true: " (canceling its jobs)", false: ""}[cancelJobs])
 			if noWait {
 				return nil
 			}
@@ -212,6 +226,10 @@ func actCmd(g *globals, op chub.OperationName, use string) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&name, "name", "n", "", "name of the compute instance")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "return at once")
+	if op == chub.OpStop {
+		cmd.Long = "Stop a compute instance. Without --cancel-jobs the stop waits for its running jobs to end\n(queued jobs stay Queued and run after the next start); with it, its jobs are canceled first."
+		cmd.Flags().BoolVar(&cancelJobs, "cancel-jobs", false, "cancel the instance's jobs instead of waiting for running ones to end")
+	}
 	addScopeFlags(cmd, g)
 	return cmd
 }
