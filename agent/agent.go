@@ -42,6 +42,14 @@ type Config struct {
 	// TerminalKeep is how long a terminal session nobody is attached to
 	// waits for a client to re-attach; default DefaultTerminalKeep.
 	TerminalKeep time.Duration
+	// JobsRoot is where jobs live; default jobproto.Root.
+	JobsRoot string
+	// SupervisorPath is the chub binary run as a job's supervisor
+	// (`agent job-supervise`); default /proc/self/exe.
+	SupervisorPath string
+	// JobKillGrace is how long a job's processes have between SIGTERM and
+	// SIGKILL when it is canceled or timed out; default 5s.
+	JobKillGrace time.Duration
 }
 
 // DefaultSocketPath is where an agent started without ListenFD listens.
@@ -55,6 +63,7 @@ type Agent struct {
 	act    activity
 	terms  terminals
 	apps   appSupervisor
+	jobs   jobTable
 	etcDir string // where passwd and group are read; /etc but in tests
 }
 
@@ -91,6 +100,8 @@ func (a *Agent) run(ctx context.Context) error {
 	stopReaper := make(chan struct{})
 	defer close(stopReaper)
 	go a.reaper.run(stopReaper)
+	a.loadJobs()
+	go a.jobActivity(stopReaper)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -157,7 +168,7 @@ func (a *Agent) listen() (net.Listener, error) {
 
 // Handler serves the agent's API: GET /healthz, GET /v1/exec (websocket,
 // streamproto), GET /v1/dial?port=N (websocket tunnel to a loopback TCP port),
-// GET /v1/activity, and terminals: GET /v1/terminals (list),
+// GET /v1/activity, jobs (see package jobproto), and terminals: GET /v1/terminals (list),
 // GET /v1/terminals/{id} and GET /v1/terminals/attach?session=ID (websocket).
 func (a *Agent) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -173,6 +184,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/apps", a.serveApps)
 	mux.HandleFunc("POST /v1/apps/{name}/start", a.serveAppStart)
 	mux.HandleFunc("POST /v1/apps/{name}/stop", a.serveAppStop)
+	a.registerJobs(mux)
 	return mux
 }
 
@@ -196,6 +208,7 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 // instance; elsewhere (tests) only the process groups it started.
 func (a *Agent) stopAll() {
 	a.stopApps()
+	a.stopJobs()
 	pid1 := os.Getpid() == 1
 	signalAll := func(sig syscall.Signal) {
 		if pid1 {

@@ -77,5 +77,6 @@ func agentCmd() *cobra.Command {
 	cmd.Flags().IntVar(&cfg.ListenFD, "listen-fd", 0, "serve on this inherited listening unix socket instead of --socket (the local runtime passes 3)")
 	cmd.Flags().StringVar(&cfg.User, "user", "", "the instance's user (default azureuser)")
 	cmd.Flags().DurationVar(&cfg.TerminalKeep, "terminal-keep", agent.DefaultTerminalKeep, "how long a terminal session nobody is attached to waits for a re-attach")
+	cmd.AddCommand(jobSuperviseCmd())
 	return cmd
 }
