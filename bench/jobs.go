@@ -76,6 +76,8 @@ type JobsReport struct {
 	RunningSamples []int
 	// ActiveSamples: Preparing, Running or Finalizing at those samples.
 	ActiveSamples []int
+	// Early is how many of the samples came before any job was Running.
+	Early int
 
 	// Memory of one running `sleep` job.
 	Mem *JobMemory
@@ -83,12 +85,13 @@ type JobsReport struct {
 
 // JobMemory is what one running job costs in memory on the host.
 type JobMemory struct {
-	Cgroup        int64 // bytes charged to the job's memory cgroup
-	SupervisorRSS int64 // the job supervisor's resident memory
-	SupervisorPSS int64 // its proportional share (the chub binary's pages shared)
-	CommandRSS    int64 // the command's own processes
-	CommandPSS    int64 //
-	Processes     []string
+	Cgroup         int64 // bytes charged to the job's memory cgroup
+	SupervisorRSS  int64 // the job supervisor's resident memory
+	SupervisorPSS  int64 // its proportional share (the chub binary's pages shared)
+	SupervisorAnon int64 // its anonymous memory: what it alone costs
+	CommandRSS     int64 // the command's own processes
+	CommandPSS     int64 //
+	Processes      []string
 }
 
 // RunJobs creates an instance of o.VMSize, runs the jobs benchmark on it
@@ -251,6 +254,9 @@ func RunJobs(ctx context.Context, c *client.Client, o JobsOptions, log io.Writer
 			}
 		}
 		if waiting > 0 {
+			if running == 0 && len(r.RunningSamples) == r.Early {
+				r.Early++
+			}
 			r.RunningSamples = append(r.RunningSamples, running)
 			r.ActiveSamples = append(r.ActiveSamples, active)
 		}
@@ -308,9 +314,17 @@ func measureJobMemory(ctx context.Context, c *client.Client, name string, submit
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // let it settle
-	dirs, _ := filepath.Glob("/sys/fs/cgroup/memory/chub/" + id + "/jobs/*")
-	if len(dirs) == 0 {
-		dirs, _ = filepath.Glob("/sys/fs/cgroup/chub/" + id + "/jobs/*")
+	var dirs []string
+	for _, pat := range []string{"/sys/fs/cgroup/memory/chub/" + id + "/jobs/*", "/sys/fs/cgroup/chub/" + id + "/jobs/*"} {
+		m, _ := filepath.Glob(pat)
+		for _, d := range m {
+			if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+				dirs = append(dirs, d)
+			}
+		}
+		if len(dirs) > 0 {
+			break
+		}
 	}
 	if len(dirs) != 1 {
 		return nil, fmt.Errorf("want one job cgroup of instance %s on this host (run the benchmark on the server's host), found %v", id, dirs)
@@ -329,11 +343,12 @@ func measureJobMemory(ctx context.Context, c *client.Client, name string, submit
 	for _, p := range strings.Fields(string(procs)) {
 		cmd, _ := os.ReadFile("/proc/" + p + "/cmdline")
 		line := strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " "))
-		rss, pss := rollup(p)
+		rss, pss, anon := rollup(p)
 		m.Processes = append(m.Processes, fmt.Sprintf("`%s` (RSS %.1f MiB, PSS %.1f MiB)", line, mib(rss), mib(pss)))
 		if strings.Contains(line, "job-supervise") || strings.HasPrefix(line, "/.chub/chub") {
 			m.SupervisorRSS += rss
 			m.SupervisorPSS += pss
+			m.SupervisorAnon += anon
 		} else {
 			m.CommandRSS += rss
 			m.CommandPSS += pss
@@ -346,10 +361,10 @@ func measureJobMemory(ctx context.Context, c *client.Client, name string, submit
 }
 
 // rollup reads a process's Rss and Pss from smaps_rollup, in bytes.
-func rollup(pid string) (rss, pss int64) {
+func rollup(pid string) (rss, pss, anon int64) {
 	b, err := os.ReadFile("/proc/" + pid + "/smaps_rollup")
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -362,9 +377,11 @@ func rollup(pid string) (rss, pss int64) {
 			rss = kb * 1024
 		case "Pss:":
 			pss = kb * 1024
+		case "Anonymous:":
+			anon = kb * 1024
 		}
 	}
-	return rss, pss
+	return rss, pss, anon
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
@@ -404,8 +421,8 @@ func (r *JobsReport) Markdown() string {
 		rounds := (o.Jobs + r.Slots - 1) / r.Slots
 		ideal := time.Duration(rounds) * single
 		fmt.Fprintf(&b, "Throughput: %d `sleep %g` jobs submitted at once (the PUTs took %s ms) all ended in %.2f s; "+
-			"%d rounds of %d × one job's time (%s ms) is %.2f s, so the run took %.1f%% of that (target ≤ 110%%).",
-			o.Jobs, o.JobSeconds, ms(r.Submit), r.Total.Seconds(), rounds, r.Slots, ms(single), ideal.Seconds(),
+			"%d jobs / %d slots = %d rounds × one job's time alone (%s ms) is %.2f s, so the run took %.1f%% of that (target ≤ 110%%).",
+			o.Jobs, o.JobSeconds, ms(r.Submit), r.Total.Seconds(), o.Jobs, r.Slots, rounds, ms(single), ideal.Seconds(),
 			100*float64(r.Total)/float64(ideal))
 		if len(r.Failed) > 0 {
 			fmt.Fprintf(&b, " %d did not complete: %s.", len(r.Failed), strings.Join(r.Failed[:min(3, len(r.Failed))], "; "))
@@ -413,17 +430,19 @@ func (r *JobsReport) Markdown() string {
 		b.WriteString("\n\n")
 	}
 	if len(r.RunningSamples) > 0 {
-		mn, mx, avg := stats(r.RunningSamples)
-		amn, amx, aavg := stats(r.ActiveSamples)
-		fmt.Fprintf(&b, "Jobs at once, sampled every %v while some still waited (%d samples): Running min %d, avg %.2f, max %d; "+
+		mn, mx, avg := stats(r.RunningSamples[r.Early:])
+		amn, amx, aavg := stats(r.ActiveSamples[r.Early:])
+		fmt.Fprintf(&b, "Jobs at once, sampled every %v while some still waited (NotStarted or Queued), from the first job Running on "+
+			"(%d samples; %d earlier ones, before the first job ran, left out): Running min %d, avg %.2f, max %d; "+
 			"Preparing+Running+Finalizing min %d, avg %.2f, max %d (slots: %d).\n\n",
-			o.Sample, len(r.RunningSamples), mn, avg, mx, amn, aavg, amx, r.Slots)
+			o.Sample, len(r.RunningSamples)-r.Early, r.Early, mn, avg, mx, amn, aavg, amx, r.Slots)
 	}
 	if m := r.Mem; m != nil {
-		fmt.Fprintf(&b, "Memory of one running `sleep 600` job: its memory cgroup is charged %.2f MiB; the job supervisor's "+
-			"RSS is %.1f MiB (PSS %.1f MiB: the chub binary's pages are shared with the agent); the command's own processes "+
-			"RSS %.1f MiB (PSS %.1f MiB). So a job costs about %.1f MiB (supervisor PSS) beyond its command. Processes: %s.\n",
-			mib(m.Cgroup), mib(m.SupervisorRSS), mib(m.SupervisorPSS), mib(m.CommandRSS), mib(m.CommandPSS), mib(m.SupervisorPSS),
+		fmt.Fprintf(&b, "Memory of one running `sleep 600` job, beyond its command: the job supervisor's RSS is %.1f MiB, "+
+			"its PSS %.1f MiB (the chub binary's pages are shared with the agent), its anonymous memory %.1f MiB (its own alone); "+
+			"the command's processes: RSS %.1f MiB, PSS %.1f MiB. The job's memory cgroup is charged %.2f MiB "+
+			"(cgroup v1 leaves what the supervisor used before it was placed charged to the instance). Processes: %s.\n",
+			mib(m.SupervisorRSS), mib(m.SupervisorPSS), mib(m.SupervisorAnon), mib(m.CommandRSS), mib(m.CommandPSS), mib(m.Cgroup),
 			strings.Join(m.Processes, ", "))
 	}
 	return b.String()
