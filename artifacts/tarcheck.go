@@ -106,6 +106,7 @@ func checkTar(r io.Reader, maxEntries int, maxUnpacked int64) error {
 	lim := &limitReader{r: src, n: maxUnpacked}
 	tr := tar.NewReader(lim)
 	c := &tarChecker{links: map[string]string{}, seen: map[string]bool{}}
+	var unpacked int64
 	for count := 0; ; count++ {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -122,6 +123,14 @@ func checkTar(r io.Reader, maxEntries int, maxUnpacked int64) error {
 		}
 		if err := c.check(h); err != nil {
 			return err
+		}
+		// The sizes the files unpack to (a sparse file's is more than
+		// the bytes it takes in the archive).
+		if h.Typeflag == tar.TypeReg || h.Typeflag == '\x00' {
+			if h.Size < 0 || h.Size > maxUnpacked-unpacked {
+				return unpackedTooLarge(maxUnpacked)
+			}
+			unpacked += h.Size
 		}
 	}
 	// The rest of the stream: the gzip trailer, whose checksum is checked.
