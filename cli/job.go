@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,13 +197,27 @@ func draftFromFlags(compute, code, command string, words, env, inputs, outputs, 
 		d.Outputs[o] = client.JobOutput{JobOutputType: "uri_folder"}
 	}
 	if timeout != "" {
-		t, err := time.ParseDuration(timeout)
+		t, err := parseTimeout(timeout)
 		if err != nil || t < time.Second {
-			return nil, fmt.Errorf("--timeout %q: give a duration of a second or more, e.g. 90s, 10m or 2h", timeout)
+			return nil, fmt.Errorf("--timeout %q: give a duration of a second or more, e.g. 90s, 10m, 2h or 1d12h", timeout)
 		}
 		d.Timeout = t
 	}
 	return d, nil
+}
+
+// parseTimeout reads a Go duration that may start with days (1d12h).
+func parseTimeout(s string) (time.Duration, error) {
+	var days time.Duration
+	if d, rest, ok := strings.Cut(s, "d"); ok && isDigits(d) && len(d) <= 5 {
+		n, _ := strconv.Atoi(d)
+		days, s = time.Duration(n)*24*time.Hour, rest
+		if s == "" {
+			return days, nil
+		}
+	}
+	t, err := time.ParseDuration(s)
+	return days + t, err
 }
 
 // keyValues reads repeated NAME=VALUE flags; noValue lets "NAME" mean "".
@@ -349,7 +364,7 @@ func (g *globals) resolveEnvironment(ctx context.Context, c *client.Client, ws s
 		} else if err != nil && !client.IsNotFound(err) {
 			return "", fmt.Errorf("look up the inline environment: %w", err)
 		}
-		ev, err := c.PutEnvironmentVersion(ctx, ws, anonymousEnvironment, version, client.AssetProperties{Image: d.EnvironmentImage, IsAnonymous: true})
+		ev, err := c.PutEnvironmentVersion(ctx, ws, anonymousEnvironment, version, client.AssetProperties{Image: d.EnvironmentImage})
 		if err != nil {
 			return "", fmt.Errorf("register the inline environment (image %q): %w", d.EnvironmentImage, err)
 		}
@@ -460,7 +475,7 @@ func (g *globals) uploadCode(ctx context.Context, c *client.Client, ws, dir stri
 	if uri == "" {
 		uri, _, _ = strings.Cut(pu.BlobReferenceForConsumption.Credential.SASURI, "?")
 	}
-	v, err := c.PutCodeVersion(ctx, ws, name, version, client.AssetProperties{CodeURI: uri, IsAnonymous: true})
+	v, err := c.PutCodeVersion(ctx, ws, name, version, client.AssetProperties{CodeURI: uri})
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.StatusCode == 409 {
 		// The same content was registered meanwhile: use that.

@@ -138,3 +138,20 @@ func TestJobTableFits100Columns(t *testing.T) {
 		t.Errorf("durations: got\n%s\nwant 3h00m (running) and 2h59m (ended)", b.String())
 	}
 }
+
+func TestParseTimeout(t *testing.T) {
+	cases := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"90s", 90 * time.Second, true}, {"10m", 10 * time.Minute, true}, {"2d", 48 * time.Hour, true},
+		{"1d12h", 36 * time.Hour, true}, {"soon", 0, false}, {"d", 0, false}, {"1dx", 0, false}, {"", 0, false},
+	}
+	for _, c := range cases {
+		got, err := parseTimeout(c.in)
+		if (err == nil) != c.ok || (c.ok && got != c.want) {
+			t.Errorf("parseTimeout(%q): got %v, %v; want %v (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -28,6 +29,9 @@ type extractStats struct {
 // left out. Modes keep only the permission bits.
 func extractTarGz(r io.Reader, dir string) (extractStats, error) {
 	var st extractStats
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return st, fmt.Errorf("create %s: %w", filepath.Dir(dir), err)
+	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return st, fmt.Errorf("%s already exists; remove it or choose another --download-path", dir)

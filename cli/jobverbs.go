@@ -280,9 +280,18 @@ func writeJobTable(w io.Writer, js []client.Job, now time.Time) error {
 			created = t.Local().Format("Jan 02 15:04")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", clip(j.Name, 25), j.Properties.Status, clip(lastSegment(j.Properties.ComputeID), 16),
-			clip(oneLine(j.Properties.DisplayName), 14), created, jobDuration(j, now))
+			clip(oneLine(displayName(j)), 14), created, jobDuration(j, now))
 	}
 	return tw.Flush()
+}
+
+// displayName is a job's display name, "" when it is only its name
+// (the server's default).
+func displayName(j *client.Job) string {
+	if j.Properties.DisplayName == j.Name {
+		return ""
+	}
+	return j.Properties.DisplayName
 }
 
 // clip shortens s to n runes, ending with … when cut.
@@ -432,6 +441,17 @@ func jobCancelCmd(g *globals) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			j, err := c.GetJob(ctx, s.Workspace, name)
+			if err != nil {
+				return err
+			}
+			if j.Properties.Status.Terminal() {
+				g.progressf("Job %s has already ended (%s); nothing to cancel.\n", name, j.Properties.Status)
+				if g.json() {
+					return g.printJSON(j)
+				}
+				return nil
+			}
 			if err := c.CancelJob(ctx, s.Workspace, name); err != nil {
 				return err
 			}
@@ -444,7 +464,7 @@ func jobCancelCmd(g *globals) *cobra.Command {
 			}
 			g.progressf("Canceling job %s...\n", name)
 			start := time.Now()
-			j, err := c.WaitJob(ctx, s.Workspace, name, nil, func(j *client.Job, elapsed time.Duration) {
+			j, err = c.WaitJob(ctx, s.Workspace, name, nil, func(j *client.Job, elapsed time.Duration) {
 				g.progressf("  %6.1fs  %s\n", elapsed.Seconds(), j.Properties.Status)
 			})
 			if err != nil {
@@ -453,7 +473,7 @@ func jobCancelCmd(g *globals) *cobra.Command {
 			if j.Properties.Status == chub.JobCanceled {
 				g.progressf("Succeeded: job %s is Canceled (%.1fs).\n", name, time.Since(start).Seconds())
 			} else {
-				g.progressf("Job %s had already ended: %s.\n", name, j.Properties.Status)
+				g.progressf("Job %s ended %s before the cancel took effect.\n", name, j.Properties.Status)
 			}
 			if g.json() {
 				return g.printJSON(j)
@@ -562,7 +582,7 @@ func jobDownloadCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "Job %s has no output files%s; %s is empty.\n", name, map[bool]string{true: " in " + outputName, false: ""}[outputName != ""], dest)
 				return nil
 			}
-			fmt.Fprintf(g.stdout, "Downloaded %d files (%s) of job %s to %s (%.1fs).\n", st.Files, humanBytes(st.Bytes), name, dest, time.Since(start).Seconds())
+			fmt.Fprintf(g.stdout, "Downloaded %d file%s (%s) of job %s to %s (%.1fs).\n", st.Files, map[bool]string{true: "", false: "s"}[st.Files == 1], humanBytes(st.Bytes), name, dest, time.Since(start).Seconds())
 			return nil
 		},
 	}
