@@ -53,7 +53,7 @@ command, code (a local path from the YAML's folder, or azureml:NAME:VERSION), en
 values), outputs ({type: uri_folder}), environment_variables, limits: {timeout: SECONDS}. Any other
 field is refused, naming it.
 
-` + jobExitCodes + ` (with --stream)`,
+With --stream: ` + jobExitCodes,
 		Example: `  chub job create --compute ci1 -- echo hello
   chub job create --compute ci1 --code ./src --input lr=0.1 --output-name model --stream -- python train.py --lr '${{inputs.lr}}' --out '${{outputs.model}}'
   chub job create --file job.yml --set inputs.lr=0.2 --stream`,

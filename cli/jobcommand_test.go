@@ -87,25 +87,31 @@ func TestIsoDuration(t *testing.T) {
 
 func TestJobExitCode(t *testing.T) {
 	code := func(n int) *int { return &n }
+	failed := &chub.ErrorDetail{Code: "JobFailed"}
+	timeout := &chub.ErrorDetail{Code: "JobTimeout"}
 	cases := []struct {
 		status chub.JobStatus
 		exit   *int
+		err    *chub.ErrorDetail
 		want   int
 	}{
-		{chub.JobCompleted, code(0), 0},
-		{chub.JobFailed, code(3), 3},
-		{chub.JobFailed, code(255), 255},
-		{chub.JobFailed, code(256), 1},
-		{chub.JobFailed, code(-1), 1},
-		{chub.JobFailed, nil, 1},
-		{chub.JobFailed, code(0), 1},
-		{chub.JobCanceled, nil, 130},
-		{chub.JobCanceled, code(143), 130},
+		{chub.JobCompleted, code(0), nil, 0},
+		{chub.JobFailed, code(3), failed, 3},
+		{chub.JobFailed, code(3), nil, 3},
+		{chub.JobFailed, code(255), failed, 255},
+		{chub.JobFailed, code(256), failed, 1},
+		{chub.JobFailed, code(-1), failed, 1},
+		{chub.JobFailed, nil, nil, 1},
+		{chub.JobFailed, code(0), failed, 1},
+		{chub.JobFailed, code(143), timeout, 1},
+		{chub.JobFailed, nil, &chub.ErrorDetail{Code: "InstanceStopped"}, 1},
+		{chub.JobCanceled, nil, nil, 130},
+		{chub.JobCanceled, code(143), nil, 130},
 	}
 	for _, c := range cases {
-		j := &client.Job{Properties: client.JobProperties{Status: c.status, ExitCode: c.exit}}
+		j := &client.Job{Properties: client.JobProperties{Status: c.status, ExitCode: c.exit, Error: c.err}}
 		if got := jobExitCode(j); got != c.want {
-			t.Errorf("jobExitCode(%s, %v): got %d; want %d", c.status, c.exit, got, c.want)
+			t.Errorf("jobExitCode(%s, %v, %v): got %d; want %d", c.status, c.exit, c.err, got, c.want)
 		}
 	}
 }

@@ -144,14 +144,18 @@ func messageSuffix(j *client.Job) string {
 }
 
 // jobExitCode is chub job stream's exit status for an ended job: 0
-// Completed, the command's exit code when it Failed with one (1 when
-// none or out of range), 130 Canceled.
+// Completed, the command's exit code when it Failed by exiting so (1 when
+// it failed otherwise, e.g. a timeout, or the code is out of range), 130
+// Canceled.
 func jobExitCode(j *client.Job) int {
 	switch j.Properties.Status {
 	case chub.JobCompleted:
 		return 0
 	case chub.JobCanceled:
 		return 130
+	}
+	if er := j.Properties.Error; er != nil && er.Code != "JobFailed" {
+		return 1 // ended by something else than its own exit: timeout, instance stopped, ...
 	}
 	if e := j.Properties.ExitCode; e != nil && *e > 0 && *e < 256 {
 		return *e
