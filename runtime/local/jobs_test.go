@@ -165,6 +165,25 @@ func TestJobPlaceAndKill(t *testing.T) {
 	if !slices.Contains(treePIDs, hostPID) {
 		t.Errorf("the job's cgroup lost its first process %d: %v", hostPID, treePIDs)
 	}
+	// The instance's memory limit holds for its jobs (v1: hierarchically).
+	limits := 0
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "memory.stat"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "hierarchical_memory_limit "); ok {
+				limits++
+				if got, _ := strconv.ParseInt(v, 10, 64); got != spec.MemoryBytes {
+					t.Errorf("%s: hierarchical_memory_limit %d; want the instance's %d", d, got, spec.MemoryBytes)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/memory/tasks"); err == nil && limits != 1 {
+		t.Errorf("found %d hierarchical_memory_limit lines in the job's v1 memory cgroup; want 1", limits)
+	}
 	mem, err := rt.JobMemory(ctx, id, job)
 	if err != nil || mem <= 0 {
 		t.Errorf("JobMemory = %d, %v; want > 0", mem, err)
