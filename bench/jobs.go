@@ -60,6 +60,8 @@ type JobsReport struct {
 	Host    string
 	Kernel  string
 	Slots   int // the instance's vCPUs: how many jobs may run at once
+	// Load is the host's 1-minute load average at the start and the end.
+	Load [2]string
 
 	// Latency: from sending the PUT to the first GET that shows Running.
 	Latency []time.Duration
@@ -99,6 +101,8 @@ type JobMemory struct {
 func RunJobs(ctx context.Context, c *client.Client, o JobsOptions, log io.Writer) (*JobsReport, error) {
 	o.defaults()
 	r := &JobsReport{Options: o, Started: time.Now(), Host: hostDescription(), Kernel: kernel()}
+	r.Load[0] = loadAverage()
+	defer func() { r.Load[1] = loadAverage() }()
 	run := "b" + strconv.FormatInt(time.Now().UnixNano()%1e8, 36)
 	name := "bench-jobs-" + run
 	var jobs []string
@@ -393,6 +397,14 @@ func errText(j *client.Job) string {
 	return j.Properties.StatusMessage
 }
 
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b) + " ?")[0]
+}
+
 func kernel() string {
 	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
 	if err != nil {
@@ -406,8 +418,9 @@ func (r *JobsReport) Markdown() string {
 	var b strings.Builder
 	o := r.Options
 	fmt.Fprintf(&b, "## Jobs benchmark, %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Machine: %s, kernel %s. One instance of %s (%d vCPUs: %d job slots); `chub bench jobs`.\n\n",
-		r.Host, r.Kernel, o.VMSize, r.Slots, r.Slots)
+	fmt.Fprintf(&b, "Machine: %s, kernel %s; 1-minute load average %s at the start, %s at the end. "+
+		"One instance of %s (%d vCPUs: %d job slots); `chub bench jobs`.\n\n",
+		r.Host, r.Kernel, r.Load[0], r.Load[1], o.VMSize, r.Slots, r.Slots)
 	b.WriteString("| measure | n | median ms | p90 ms | p99 ms | target |\n|---|---|---|---|---|---|\n")
 	row := func(name string, ds []time.Duration, target string) {
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s |\n", name, len(ds), ms(percentile(ds, 0.5)), ms(percentile(ds, 0.9)), ms(percentile(ds, 0.99)), target)
