@@ -413,7 +413,7 @@ func (s *Server) cancelJob(w http.ResponseWriter, r *http.Request, p params) err
 	}
 	auditResource(r, chub.ActionJobCancel, j.ResourceID())
 	if !j.Status.Terminal() && j.Status != chub.JobCancelRequested {
-		if _, err := s.jobsController().Cancel(r.Context(), j, caller(r).Principal(), "canceled by "+caller(r).Name); err != nil {
+		if _, err := s.jobsController().Cancel(r.Context(), j, caller(r).Principal(), ""); err != nil {
 			return err
 		}
 	}
@@ -442,7 +442,7 @@ func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request, p params) err
 		}
 		auditResource(r, chub.ActionJobDelete, j.ResourceID())
 		if !j.Status.Terminal() && j.Status != chub.JobCancelRequested {
-			if j, err = s.jobsController().Cancel(r.Context(), j, caller(r).Principal(), "canceled by "+caller(r).Name+" (the job was deleted)"); err != nil {
+			if j, err = s.jobsController().Cancel(r.Context(), j, caller(r).Principal(), "the job was deleted"); err != nil {
 				return err
 			}
 		}
@@ -481,7 +481,8 @@ func (noJobs) Cancel(context.Context, *chub.Job, chub.Principal, string) (*chub.
 	return nil, chub.Errorf(chub.KindUnavailable, "JobsUnavailable", "", "this server runs no job controller")
 }
 
-// studioJobURL is the job's page in Studio.
+// studioJobURL is the job's page in Studio: /#/jobs/<workspace ARM id,
+// escaped as one segment>/<name> (Studio's jobLinkFromHash reads it).
 func studioJobURL(base string, j *chub.Job) string {
-	return base + "/#/jobs/" + url.PathEscape(j.Name) + "?ws=" + url.QueryEscape(j.Scope.ResourceID())
+	return base + "/#/jobs/" + url.PathEscape(j.Scope.ResourceID()) + "/" + url.PathEscape(j.Name)
 }

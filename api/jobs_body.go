@@ -28,7 +28,7 @@ var (
 		"inputs", "outputs", "limits", "displayName", "experimentName", "description", "tags", "properties", "isArchived"}
 	// jobReadOnly are what a GET answers and a PUT ignores (so that a
 	// client may send back what it read).
-	jobReadOnly = []string{"status", "parameters", "statusMessage", "exitCode", "error", "startTime", "endTime", "queuePosition"}
+	jobReadOnly = []string{"status", "parameters", "statusMessage", "exitCode", "error", "startTime", "endTime", "queuePosition", "artifacts"}
 	// jobRefused are Azure's fields that ComputeHub does not run: accepted
 	// only when null.
 	jobRefused = []string{"distribution", "identity", "queueSettings", "notificationSetting", "componentId",
