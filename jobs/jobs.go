@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -265,20 +266,15 @@ func (c *Controller) write(ctx context.Context, j *chub.Job, from chub.JobStatus
 
 // Cancel asks for one job to end: a job not yet running is Canceled at
 // once, a running one becomes CancelRequested until its processes are gone.
-// reason is recorded in the job's message. A job that has ended (or is
+// reason is recorded in the job's message ("canceled by NAME: reason";
+// a reason starting with "canceled" is the whole message). A job that has ended (or is
 // Finalizing: its command has ended) is returned as it is.
 func (c *Controller) Cancel(ctx context.Context, j *chub.Job, by chub.Principal, reason string) (*chub.Job, error) {
 	cur, err := c.cfg.Store.GetJobByID(ctx, j.ID)
 	if err != nil {
 		return nil, err
 	}
-	msg := "canceled"
-	if by.UserName != "" {
-		msg += " by " + by.UserName
-	}
-	if reason != "" {
-		msg += ": " + reason
-	}
+	msg := cancelMessage(by, reason)
 	for attempt := 0; attempt < 8; attempt++ {
 		from := cur.Status
 		var ok bool
@@ -304,6 +300,23 @@ func (c *Controller) Cancel(ctx context.Context, j *chub.Job, by chub.Principal,
 		}
 	}
 	return nil, fmt.Errorf("cancel job %s: it kept changing", j.Name)
+}
+
+// cancelMessage is a canceled job's message: "canceled by NAME", and
+// the reason after a colon; a reason that says "canceled..." itself is
+// the message.
+func cancelMessage(by chub.Principal, reason string) string {
+	if strings.HasPrefix(strings.ToLower(reason), "canceled") {
+		return reason
+	}
+	msg := "canceled"
+	if by.UserName != "" {
+		msg += " by " + by.UserName
+	}
+	if reason != "" {
+		msg += ": " + reason
+	}
+	return msg
 }
 
 // CancelAll cancels every active job of an instance (stop --cancel-jobs,

@@ -791,3 +791,22 @@ func FuzzRefs(f *testing.F) {
 		}
 	})
 }
+
+func TestCancelMessage(t *testing.T) {
+	alice := chub.Principal{UserID: "u1", UserName: "alice"}
+	cases := []struct {
+		by     chub.Principal
+		reason string
+		want   string
+	}{
+		{alice, "", "canceled by alice"},
+		{alice, "the instance was deleted", "canceled by alice: the instance was deleted"},
+		{alice, "canceled by alice", "canceled by alice"},
+		{chub.Principal{}, "", "canceled"},
+	}
+	for _, tc := range cases {
+		if got := cancelMessage(tc.by, tc.reason); got != tc.want {
+			t.Errorf("cancelMessage(%q, %q) = %q; want %q", tc.by.UserName, tc.reason, got, tc.want)
+		}
+	}
+}

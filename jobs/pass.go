@@ -603,7 +603,7 @@ func (c *Controller) finish(ctx context.Context, v *view, j *chub.Job, fromAgent
 func endMessage(n *chub.Job) string {
 	switch {
 	case n.Status == chub.JobCanceled:
-		if n.Message == "" || !strings.HasPrefix(n.Message, "canceled") {
+		if !strings.HasPrefix(strings.ToLower(n.Message), "canceled") {
 			return "canceled"
 		}
 		return n.Message // the cancel's reason
