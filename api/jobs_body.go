@@ -183,8 +183,18 @@ func checkJobRefused(p *jsonObject) error {
 			return chub.Invalid("UnsupportedProperty", "properties.resources.instanceCount",
 				"instanceCount %d is not supported: a job runs on its one compute instance (use 1 or leave it out)", *n)
 		}
-		if err := res.refuse("a job runs with its instance's own size and software", "instanceType", "shmSize", "dockerArgs"); err != nil {
+		if err := res.refuse("a job runs with its instance's own size and software", "instanceType", "dockerArgs"); err != nil {
 			return err
+		}
+		// "2g" is the SDK's default, which it fills in when it reads a job
+		// and sends back on an update; any other size is a setting.
+		shm, err := res.str("shmSize")
+		if err != nil {
+			return err
+		}
+		if shm != "" && !strings.EqualFold(shm, "2g") {
+			return chub.Invalid("UnsupportedProperty", "properties.resources.shmSize",
+				"shmSize %q is not supported: a job shares its instance's /dev/shm (leave it out, or the default 2g)", shm)
 		}
 		if props, err := res.obj("properties"); err != nil {
 			return err

@@ -45,6 +45,7 @@ func TestJobRefusals(t *testing.T) {
 		{"queueSettings", fx.adminTok, "j", jobBody("ci1", map[string]any{"queueSettings": map[string]any{"jobTier": "Spot"}}), 400, "UnsupportedProperty", "properties.queueSettings"},
 		{"resources 2 instances", fx.adminTok, "j", jobBody("ci1", map[string]any{"resources": map[string]any{"instanceCount": 2}}), 400, "UnsupportedProperty", "properties.resources.instanceCount"},
 		{"resources instanceType", fx.adminTok, "j", jobBody("ci1", map[string]any{"resources": map[string]any{"instanceType": "Standard_NC6"}}), 400, "UnsupportedProperty", "properties.resources.instanceType"},
+		{"resources shmSize", fx.adminTok, "j", jobBody("ci1", map[string]any{"resources": map[string]any{"shmSize": "8g"}}), 400, "UnsupportedProperty", "properties.resources.shmSize"},
 		{"resources unknown", fx.adminTok, "j", jobBody("ci1", map[string]any{"resources": map[string]any{"gpus": 1}}), 400, "UnknownProperty", "properties.resources.gpus"},
 		{"user service", fx.adminTok, "j", jobBody("ci1", map[string]any{"services": map[string]any{"ssh": map[string]any{"jobServiceType": "SSH"}}}), 400, "UnsupportedProperty", "properties.services.ssh"},
 		{"undeclared input", fx.adminTok, "j", jobBody("ci1", map[string]any{"command": "echo ${{inputs.lr}}"}), 400, "JobCommandBindingNotFound", "properties.command"},
@@ -203,6 +204,23 @@ func TestJobCreateGetUpdate(t *testing.T) {
 	// The body a GET gave can be sent back.
 	if w := fx.do(t, fx.adminTok, "PUT", fx.arm("/jobs/j1"), g.Body.String()); w.Code != 200 {
 		t.Errorf("PUT of the GET body: %d %s; want 200", w.Code, w.Body)
+	}
+	// What the SDK sends back after a get: its defaults filled in
+	// (resources.shmSize "2g"), read-only fields left out.
+	var sdk struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(g.Body.Bytes(), &sdk); err != nil {
+		t.Fatal(err)
+	}
+	props := sdk.Properties
+	props["resources"] = map[string]any{"instanceCount": 1, "shmSize": "2g"}
+	props["tags"] = map[string]any{"team": "c"}
+	delete(props, "status")
+	delete(props, "parameters")
+	rt, _ := json.Marshal(map[string]any{"properties": props})
+	if w := fx.do(t, fx.adminTok, "PUT", fx.arm("/jobs/j1"), string(rt)); w.Code != 200 || decodeAs[jobOut](t, w).Properties.Tags["team"] != "c" {
+		t.Errorf("SDK round trip: %d %s; want 200 with team=c", w.Code, w.Body)
 	}
 	for _, c := range []struct{ field, from, to string }{
 		{"command", `"python train.py`, `"python other.py`},
