@@ -7,7 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-		"net/http/httptest"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
