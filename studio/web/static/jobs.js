@@ -37,6 +37,11 @@ function jobSlots(c) {
   return v ? Math.min(n, v) : n;
 }
 
+// inlineField is a small labelled select at the right of a toolbar.
+function inlineField(label, select) {
+  return h('span', { class: 'inline-field toolbar-right' }, h('label', { for: select.id }, label), select);
+}
+
 // ---------- formatting ----------
 function fmtDuration(ms) {
   if (ms === null || ms === undefined || isNaN(ms) || ms < 0) return '—';
@@ -180,7 +185,7 @@ function renderJobs() {
   const refresh = h('button', { type: 'button', class: 'btn', id: 'refresh' }, '⟳ Refresh');
   refresh.addEventListener('click', async () => { refresh.disabled = true; await t.load(); refresh.disabled = false; });
   const toolbar = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Job list' }, refresh,
-    h('label', { class: 'inline-field toolbar-right' }, 'Show', select));
+    inlineField('Show', select));
   mount(pageHeader('Jobs', [h('span', {}, st.ws.name)]),
     h('div', { class: 'tabs', role: 'tablist' }, h('span', { class: 'tab active', role: 'tab', 'aria-selected': 'true' }, 'All jobs')),
     h('section', { class: 'card' }, toolbar, t.el));
@@ -204,7 +209,7 @@ function instanceJobs(c, into) {
   showSlots(c);
   into.replaceChildren(h('section', { class: 'card' },
     h('div', { class: 'toolbar' }, h('h2', { class: 'toolbar-title' }, 'Jobs'), slots,
-      h('label', { class: 'inline-field toolbar-right' }, 'Show', select)),
+      inlineField('Show', select)),
     t.el));
   t.load();
   return { load: c2 => { showSlots(c2); return t.load(); } };
@@ -334,7 +339,7 @@ function jobLogs(name) {
   const pre = h('pre', { class: 'log', id: 'job-logs', tabindex: '0', 'aria-label': 'Job log' }, text);
   const err = h('div', { 'aria-live': 'polite' });
   const el = h('section', { class: 'card' },
-    h('div', { class: 'toolbar' }, h('h2', { class: 'toolbar-title' }, 'Logs'), status, h('label', { class: 'inline-field toolbar-right' }, 'Stream', sel)),
+    h('div', { class: 'toolbar' }, h('h2', { class: 'toolbar-title' }, 'Logs'), status, inlineField('Stream', sel)),
     err, pre);
   let run = null; // the current follower: {ac, stopped}
   let stream = 'std_log';
