@@ -1,5 +1,6 @@
 'use strict';
-// Command jobs on a compute instance through the SDK's jobs operations: createOrUpdate (201, then
+// Command jobs on a compute instance through the SDK's jobs operations: an environment version
+// first (2.1.1 requires a command job's environmentId), then createOrUpdate (201, then
 // 200 on an update), get until Completed, list (paged), beginCancel (202 + Location) until
 // Canceled, beginDelete (archives); code and environment versions (codeVersions,
 // environmentVersions) with the code uploaded through startPendingUpload (not in 2.1.1: sent
@@ -36,9 +37,10 @@ describe('command jobs through the official client', () => {
   const coded = 'sdk-code-' + suffix();
   const codeName = 'sdk-code-' + suffix();
   const envName = 'sdk-env-' + suffix();
+  const envPath = `${h.workspaceId()}/environments/${envName}/versions/1`;
 
   const commandJob = (command, extra = {}) => ({
-    properties: { jobType: 'Command', command, computeId, experimentName: 'sdk', ...extra },
+    properties: { jobType: 'Command', command, computeId, environmentId: envPath, experimentName: 'sdk', ...extra },
   });
   async function untilTerminal(name, timeoutMs = 180_000) {
     return h.waitFor(`job ${name} to end`, async () => {
@@ -52,6 +54,21 @@ describe('command jobs through the official client', () => {
     assert.equal(c.properties.properties.state, 'Running');
   }, T);
   after(() => h.cleanup(client));
+
+  test('environmentVersions.createOrUpdate and get: the instance\'s own software', T, h.traced(async () => {
+    // No image: the runtime's default, the image the instance runs.
+    const mark = h.transcript.length;
+    const env = await client.environmentVersions.createOrUpdate(h.RG, h.WS, envName, '1', { properties: { description: 'sdktest environment' } });
+    assert.equal(h.since(mark).find((e) => e.method === 'PUT').status, 201);
+    assert.equal(env.name, '1');
+    assert.equal(env.type, 'Microsoft.MachineLearningServices/workspaces/environments/versions');
+    const got = await client.environmentVersions.get(h.RG, h.WS, envName, '1');
+    assert.equal(got.id.toLowerCase(), envPath.toLowerCase());
+    assert.equal(got.properties.description, 'sdktest environment');
+    const names = [];
+    for await (const v of client.environmentVersions.list(h.RG, h.WS, envName)) names.push(v.name);
+    assert.deepEqual(names, ['1']);
+  }));
 
   test('createOrUpdate submits a command job: 201 with the job and its status', T, h.traced(async () => {
     const mark = h.transcript.length;
@@ -117,20 +134,38 @@ describe('command jobs through the official client', () => {
   }));
 
   test('createOrUpdate of an existing job updates what may change (200) and refuses a new command (400)', T, h.traced(async () => {
+    const body = commandJob('echo hello-from-the-sdk "$GREETING" ${{inputs.n}}', {
+      displayName: 'hello again',
+      description: 'changed',
+      environmentVariables: { GREETING: 'hi' },
+      inputs: { n: { jobInputType: 'literal', value: '42' } },
+      tags: { suite: 'sdk', round: '2' },
+    });
     const mark = h.transcript.length;
-    const before = await client.jobs.get(h.RG, h.WS, hello);
-    const body = { properties: { ...before.properties, tags: { suite: 'sdk', round: '2' }, description: 'changed' } };
     const got = await client.jobs.createOrUpdate(h.RG, h.WS, hello, body);
     assert.equal(h.since(mark).find((e) => e.method === 'PUT').status, 200);
     assert.deepEqual(got.properties.tags, { suite: 'sdk', round: '2' });
     assert.equal(got.properties.description, 'changed');
+    assert.equal(got.properties.displayName, 'hello again');
     assert.equal(got.properties.status, 'Completed');
     const m2 = h.transcript.length;
     const err = await h.rejection(client.jobs.createOrUpdate(h.RG, h.WS, hello,
-      { properties: { ...before.properties, command: 'echo something else' } }), 'changing the command');
+      { properties: { ...body.properties, command: 'echo something else' } }), 'changing the command');
     h.assertRestError(err, 400, 'changing the command');
     const env = h.lastErrorEnvelope(m2, 400);
     assert.equal(err.code, env.code);
+    assert.equal((await client.jobs.get(h.RG, h.WS, hello)).properties.command, body.properties.command);
+  }));
+
+  // What an SDK user writes to change a tag: get, change, createOrUpdate. The SDK sends back what
+  // it read, with its own defaults filled in (resources.shmSize "2g") and the server's services.
+  test('a job read with get and sent back changed (the SDK\'s round trip) is accepted', h.gap('the server refuses what the SDK sends back: resources.shmSize "2g" (the SDK\'s default) and services.Studio', T), h.traced(async () => {
+    const before = await client.jobs.get(h.RG, h.WS, hello);
+    const mark = h.transcript.length;
+    const got = await client.jobs.createOrUpdate(h.RG, h.WS, hello,
+      { properties: { ...before.properties, tags: { suite: 'sdk', round: '3' } } });
+    assert.equal(h.since(mark).find((e) => e.method === 'PUT').status, 200);
+    assert.deepEqual(got.properties.tags, { suite: 'sdk', round: '3' });
   }));
 
   test('beginCancelAndWait on a running job: 202 + Location, then Canceled', T, h.traced(async () => {
@@ -153,7 +188,7 @@ describe('command jobs through the official client', () => {
     assert.equal((await client.jobs.get(h.RG, h.WS, long)).properties.status, 'Canceled');
   }));
 
-  test('codeVersions and environmentVersions: create, get; a job runs with them', T, h.traced(async () => {
+  test('codeVersions: uploaded code, create, get; a job runs in it', T, h.traced(async () => {
     // The code: a tarball uploaded to the one-time URL startPendingUpload gives.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sdk-code-'));
     fs.writeFileSync(path.join(dir, 'greeting.txt'), 'greetings-from-the-code\n');
@@ -174,15 +209,7 @@ describe('command jobs through the official client', () => {
     assert.equal(gotCode.id.toLowerCase(), codePath.toLowerCase());
     assert.equal(gotCode.properties.description, 'sdktest code');
 
-    // The environment: the instance's own software (the runtime's default image).
-    const envPath = `${h.workspaceId()}/environments/${envName}/versions/1`;
-    const env = await client.environmentVersions.createOrUpdate(h.RG, h.WS, envName, '1', { properties: { description: 'sdktest environment' } });
-    assert.equal(env.name, '1');
-    const gotEnv = await client.environmentVersions.get(h.RG, h.WS, envName, '1');
-    assert.equal(gotEnv.id.toLowerCase(), envPath.toLowerCase());
-    assert.equal(gotEnv.properties.description, 'sdktest environment');
-
-    const sent = await client.jobs.createOrUpdate(h.RG, h.WS, coded, commandJob('cat greeting.txt', { codeId: codePath, environmentId: envPath }));
+    const sent = await client.jobs.createOrUpdate(h.RG, h.WS, coded, commandJob('cat greeting.txt', { codeId: codePath }));
     assert.equal(sent.properties.codeId.toLowerCase(), codePath.toLowerCase());
     assert.equal(sent.properties.environmentId.toLowerCase(), envPath.toLowerCase());
     const j = await untilTerminal(coded);
@@ -195,7 +222,7 @@ describe('command jobs through the official client', () => {
     const cases = [
       ['a Pipeline job', { properties: { jobType: 'Pipeline', computeId, jobs: {} } }],
       ['distribution', commandJob('true', { distribution: { distributionType: 'PyTorch', processCountPerInstance: 2 } })],
-      ['an unknown compute', { properties: { jobType: 'Command', command: 'true', computeId: h.computeId('sdk-nosuchinstance') } }],
+      ['an unknown compute', commandJob('true', { computeId: h.computeId('sdk-nosuchinstance') })],
       ['an undeclared input', commandJob('echo ${{inputs.missing}}')],
     ];
     for (const [what, body] of cases) {
