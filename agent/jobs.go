@@ -488,9 +488,13 @@ func (a *Agent) cancelJob(j *agentJob) {
 		j.markEnded()
 	case jobproto.StateHeld, jobproto.StateRunning:
 		j.canceled = true
-		if j.goW != nil { // held: it ends without running the command
+		if j.goW != nil {
+			// Held: its go pipe closed without a go, the supervisor ends
+			// without running the command (a signal could come before it
+			// handles signals).
 			j.goW.Close()
 			j.goW = nil
+			return
 		}
 		// The supervisor is our child, not reaped while its state is
 		// not exited: the pid is still its own.
