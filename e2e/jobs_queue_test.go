@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,9 +10,7 @@ import (
 
 // TestJobsQueueFourAtATime submits 8 jobs to a 4-vCPU instance: 4 run at a
 // time, in submission order, the rest wait Queued; the instance shows
-// JobRunning while they run. Then a stop waits for a running job, a job
-// submitted to a stopped instance waits for its start, and a stop with
-// cancelJobs=true ends a running job Failed with the reason.
+// JobRunning while they run, Running after.
 func TestJobsQueueFourAtATime(t *testing.T) {
 	s := startServer(t)
 	c := s.client()
@@ -118,70 +115,5 @@ func TestJobsQueueFourAtATime(t *testing.T) {
 			}
 		}
 		waitState(t, c, inst, chub.StateRunning, 30*time.Second)
-	})
-
-	t.Run("a stop waits for a running job", func(t *testing.T) {
-		a := newJobAPI(t, s, s.token())
-		a.submit("before-stop", commandJob(inst, "sleep 6; echo finished-before-stop"))
-		a.waitStatus("before-stop", chub.JobRunning, 30*time.Second)
-		op, err := c.Act(ctx(t), "", inst, chub.OpStop)
-		if err != nil {
-			t.Fatalf("stop: %v", err)
-		}
-		// The job sleeps 6s: it still runs while the instance stops.
-		if j := a.get("before-stop"); j.Properties.Status != chub.JobRunning {
-			t.Errorf("job right after the stop was asked for: %s; want still Running", j)
-		}
-		if got := state(t, c, inst); got != chub.StateStopping {
-			t.Errorf("instance state while the stop waits for a job: %s; want Stopping", got)
-		}
-		if _, err := c.Wait(ctx(t), op, "", inst, nil); err != nil {
-			t.Fatalf("stop: %v", err)
-		}
-		j := a.get("before-stop")
-		if j.Properties.Status != chub.JobCompleted || j.Properties.ExitCode == nil || *j.Properties.ExitCode != 0 {
-			t.Errorf("job after the stop: %s; want Completed, exit 0 (the stop waited for it)", j)
-		}
-		if got := a.logs("before-stop", "stdout"); got != "finished-before-stop\n" {
-			t.Errorf("stdout of the job the stop waited for: %q", got)
-		}
-		if got := state(t, c, inst); got != chub.StateStopped {
-			t.Errorf("instance state after the stop: %s; want Stopped", got)
-		}
-	})
-
-	t.Run("a job waits for its stopped instance", func(t *testing.T) {
-		a := newJobAPI(t, s, s.token())
-		a.submit("while-stopped", commandJob(inst, "echo ran-after-start"))
-		j := a.waitStatus("while-stopped", chub.JobQueued, 30*time.Second)
-		if !strings.Contains(j.Properties.StatusMessage, inst) {
-			t.Errorf("job on a stopped instance: message %q; want it to name the instance %s it waits for", j.Properties.StatusMessage, inst)
-		}
-		act(t, c, inst, chub.OpStart)
-		j = a.waitEnd("while-stopped", 60*time.Second)
-		if j.Properties.Status != chub.JobCompleted {
-			t.Errorf("job submitted while stopped, after start: %s; want Completed", j)
-		}
-		if got := a.logs("while-stopped", "stdout"); got != "ran-after-start\n" {
-			t.Errorf("stdout: %q", got)
-		}
-	})
-
-	t.Run("stop with cancelJobs fails running jobs", func(t *testing.T) {
-		a := newJobAPI(t, s, s.token())
-		a.submit("long", commandJob(inst, "echo started; sleep 60; echo not-reached"))
-		a.waitStatus("long", chub.JobRunning, 30*time.Second)
-		a.wait("long", 30*time.Second, "printing", func(jobResource) bool { return a.logs("long", "stdout") == "started\n" })
-		a.stopCancelingJobs(c, inst)
-		j := a.waitEnd("long", 30*time.Second)
-		if j.Properties.Status != chub.JobFailed || j.Properties.Error == nil || !strings.Contains(strings.ToLower(j.Properties.Error.Message), "stop") {
-			t.Errorf("running job after stop?cancelJobs=true: %s; want Failed with an error saying the instance stopped", j)
-		}
-		if got := a.logs("long", "stdout"); got != "started\n" {
-			t.Errorf("stdout kept of the job ended by the stop: %q; want %q", got, "started\n")
-		}
-		if got := state(t, c, inst); got != chub.StateStopped {
-			t.Errorf("instance state: %s; want Stopped", got)
-		}
 	})
 }
