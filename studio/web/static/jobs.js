@@ -189,8 +189,20 @@ function renderJobs() {
   mount(pageHeader('Jobs', [h('span', {}, st.ws.name)]),
     h('div', { class: 'tabs', role: 'tablist' }, h('span', { class: 'tab active', role: 'tab', 'aria-selected': 'true' }, 'All jobs')),
     h('section', { class: 'card' }, toolbar, t.el));
-  t.load();
-  st.timer = setInterval(t.load, POLL_MS);
+  // Every 2 seconds while a job is active; when none is, new ones still show within seconds.
+  st.page = pollWhile(t.load, () => (t.anyActive() ? POLL_MS : 3 * POLL_MS));
+}
+
+// pollWhile runs fn now and again after every ms() milliseconds (each run
+// finished first) until the returned stop function is called.
+function pollWhile(fn, ms) {
+  let alive = true, timer = null;
+  const tick = async () => {
+    if (!alive) return;
+    try { await fn(); } finally { if (alive) timer = setTimeout(tick, ms()); }
+  };
+  tick();
+  return () => { alive = false; clearTimeout(timer); };
 }
 
 // ---------- an instance's Jobs tab ----------
