@@ -202,6 +202,12 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 		}
 		return unix.Fchmod(fd, perm|0o700)
 	case tar.TypeReg, tar.TypeRegA:
+		for k := range h.PAXRecords {
+			// A sparse file expands to far more than the archive holds.
+			if strings.HasPrefix(k, "GNU.sparse.") {
+				return badEntry(h.Name, "a sparse file: only plain regular files are extracted")
+			}
+		}
 		pfd, err := x.dirFD(h.Name, dir)
 		if err != nil {
 			return err
