@@ -181,6 +181,7 @@ func TestJobRun(t *testing.T) {
 	wd := filepath.Join(e.root, "j1", "wd")
 	spec := jobproto.Spec{ID: "j1", Outputs: []string{"model"}, Env: []string{"FOO=bar baz", "LANG=C"},
 		Command: `echo out; echo err >&2; echo "$FOO|$(pwd)|$(id -u)|$(id -G)|$HOME|$USER|$LANG"
+yes | head -1 >/dev/null # SIGPIPE is not ignored: yes ends quietly
 mkdir outputs/model/sub; echo w > outputs/model/w.txt; printf x > outputs/model/sub/x
 ln -s /etc/passwd outputs/model/link; ln -s /etc outputs/etc; mkfifo outputs/fifo
 exit 3`}

@@ -93,7 +93,7 @@ func runSupervised(ctx context.Context, req *superviseRequest) jobproto.Status {
 	}
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM, syscall.SIGINT)
-	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+	// No signal.Ignore: an ignored signal stays ignored in the command.
 
 	// Held until the agent says go.
 	gone := make(chan bool, 1)
