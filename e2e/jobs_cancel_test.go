@@ -9,8 +9,8 @@ import (
 )
 
 // TestJobsCancelAndTimeout: a cancel ends a job's whole process tree
-// (background children, a new session, a double-forked daemon) and only
-// it; a timeout ends a job Failed with JobTimeout and the limit.
+// (background children, a new session, one that ignores SIGTERM, a
+// double-forked daemon) and only it; a timeout ends a job Failed with JobTimeout and the limit.
 func TestJobsCancelAndTimeout(t *testing.T) {
 	s := startServer(t)
 	c := s.client()
@@ -33,6 +33,7 @@ func TestJobsCancelAndTimeout(t *testing.T) {
 		a.submit("keeper", commandJob(inst, "echo keeping; sleep 40; echo kept"))
 		a.submit("victim", commandJob(inst, `sleep 1000 &
 setsid sleep 1001 &
+sh -c "trap '' TERM; exec sleep 1000" &
 ( setsid sh -c 'sleep 1000 & sleep 1001 & wait' </dev/null >/dev/null 2>&1 & )
 echo ready
 wait`))
@@ -41,11 +42,12 @@ wait`))
 		// Outside any job: a process of the user's own, in its own session.
 		run(t, c, inst, "setsid nohup sleep 1002 </dev/null >/dev/null 2>&1 &")
 		var before string
-		waitFor(t, 30*time.Second, "the victim's four sleeps", func() bool {
+		waitFor(t, 30*time.Second, "the victim's five sleeps", func() bool {
 			before = pids(t, "^sleep 100[01]$")
-			return strings.Count(before, "\n") == 4
+			return strings.Count(before, "\n") == 5
 		})
 		outsider := pids(t, "^sleep 1002$") != ""
+		t.Logf("the victim's processes before the cancel:\n%sa process outside any job: %v", before, outsider)
 		a.cancel("victim")
 		j := a.waitEnd("victim", 60*time.Second)
 		if j.Properties.Status != chub.JobCanceled {
