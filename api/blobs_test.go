@@ -16,7 +16,7 @@ import (
 	"github.com/computehub/chub"
 )
 
-func writeTarGz(t *testing.T, w io.Writer, files map[string]string) {
+func writeTarGz(t testing.TB, w io.Writer, files map[string]string) {
 	t.Helper()
 	zw := gzip.NewWriter(w)
 	tw := tar.NewWriter(zw)
@@ -36,7 +36,7 @@ func writeTarGz(t *testing.T, w io.Writer, files map[string]string) {
 }
 
 // pendingUpload asks for an upload URL as the holder of tok.
-func (fx *jobsFixture) pendingUpload(t *testing.T, tok, name, version string) pendingUploadResponse {
+func (fx *jobsFixture) pendingUpload(t testing.TB, tok, name, version string) pendingUploadResponse {
 	t.Helper()
 	w := fx.do(t, tok, "POST", fx.arm("/codes/"+name+"/versions/"+version+"/startPendingUpload"), `{"pendingUploadType":"TemporaryBlobReference"}`)
 	if w.Code != 200 {
@@ -46,7 +46,7 @@ func (fx *jobsFixture) pendingUpload(t *testing.T, tok, name, version string) pe
 }
 
 // upload PUTs content to a sasUri (its path and query).
-func (fx *jobsFixture) upload(t *testing.T, sasURI string, content []byte) *httptest.ResponseRecorder {
+func (fx *jobsFixture) upload(t testing.TB, sasURI string, content []byte) *httptest.ResponseRecorder {
 	t.Helper()
 	u, err := url.Parse(sasURI)
 	if err != nil {
@@ -123,8 +123,8 @@ func TestBlobUpload(t *testing.T) {
 		{"wrong sig", ref.BlobURI + "?sig=AAAA", good, 403, "AuthorizationFailed"},
 		{"unknown blob", fx.external + "/chub/v1/blobs/00000000-0000-4000-8000-000000000000?sig=x", good, 404, "ResourceNotFound"},
 		{"not a blob id", fx.external + "/chub/v1/blobs/..%2f..%2fx?sig=x", good, 404, "ResourceNotFound"},
-		{"not a tar.gz", ref.Credential.SASUri, []byte("plain text"), 400, ""},
-		{"escaping tar", ref.Credential.SASUri, gzipTar(t, map[string]string{"../evil": "x"}), 400, ""},
+		{"not a tar.gz", ref.Credential.SASUri, []byte("plain text"), 400, "InvalidCodeArchive"},
+		{"escaping tar", ref.Credential.SASUri, gzipTar(t, map[string]string{"../evil": "x"}), 400, "InvalidCodeArchive"},
 		{"good", ref.Credential.SASUri, good, 201, ""},
 		{"twice", ref.Credential.SASUri, good, 409, "BlobAlreadyUploaded"},
 	}
@@ -138,6 +138,9 @@ func TestBlobUpload(t *testing.T) {
 			if e := errOf(t, w); e.Code != c.code {
 				t.Errorf("%s: %s; want %s", c.name, e.Code, c.code)
 			}
+		}
+		if c.name == "escaping tar" && !strings.Contains(w.Body.String(), "../evil") {
+			t.Errorf("%s: %s; want the message to name the entry ../evil", c.name, w.Body)
 		}
 		if c.status == 201 {
 			var got struct {

@@ -34,7 +34,7 @@ type jobsFixture struct {
 
 const apiV = "api-version=2024-04-01"
 
-func newJobsFixture(t *testing.T) *jobsFixture {
+func newJobsFixture(t testing.TB) *jobsFixture {
 	t.Helper()
 	fx := &jobsFixture{apiFixture: newAPIFixture(t, t.TempDir())}
 	t.Cleanup(func() { fx.store.Close() })
@@ -66,7 +66,7 @@ func newJobsFixture(t *testing.T) *jobsFixture {
 }
 
 // do sends one request as the holder of tok ("" for none).
-func (fx *jobsFixture) do(t *testing.T, tok, method, path, body string) *httptest.ResponseRecorder {
+func (fx *jobsFixture) do(t testing.TB, tok, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -94,7 +94,7 @@ func (fx *jobsFixture) arm(rest string, query ...string) string {
 }
 
 // mkCompute creates an instance as the holder of tok.
-func (fx *jobsFixture) mkCompute(t *testing.T, tok, name, extra string) {
+func (fx *jobsFixture) mkCompute(t testing.TB, tok, name, extra string) {
 	t.Helper()
 	body := `{"properties":{"computeType":"ComputeInstance","properties":{"vmSize":"Standard_DS3_v2"` + extra + `}}}`
 	if w := fx.do(t, tok, "PUT", fx.arm("/computes/"+name), body); w.Code != http.StatusCreated {
@@ -151,7 +151,7 @@ type jobOut struct {
 	} `json:"properties"`
 }
 
-func decodeAs[T any](t *testing.T, w *httptest.ResponseRecorder) T {
+func decodeAs[T any](t testing.TB, w *httptest.ResponseRecorder) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
@@ -161,7 +161,7 @@ func decodeAs[T any](t *testing.T, w *httptest.ResponseRecorder) T {
 }
 
 // gzipTar is a tar.gz of the given files.
-func gzipTar(t *testing.T, files map[string]string) []byte {
+func gzipTar(t testing.TB, files map[string]string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	writeTarGz(t, &buf, files)
