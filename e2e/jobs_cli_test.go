@@ -12,7 +12,8 @@ import (
 
 // TestJobsCLI types the az ml v2 way: chub job create --file job.yml (code,
 // compute, inputs, outputs, environment variables, names), chub job stream
-// (follows the logs and exits with the job's code) and chub job download.
+// (follows the logs and exits with the job's code) and chub job download;
+// the flags form (--compute --code -- COMMAND) with --stream; job cancel.
 func TestJobsCLI(t *testing.T) {
 	s := startServer(t)
 	c := s.client()
@@ -108,6 +109,32 @@ command: echo failing; exit 3
 	}
 	if out, _, code := s.chub(t, "", "job", "show", "--name", "cli-train"); code != 0 || !strings.Contains(out, "Completed") {
 		t.Errorf("job show: exit %d:\n%s", code, out)
+	}
+
+	// The flags form, followed to its end with --stream.
+	out, stderr, code = s.chub(t, "", "job", "create", "--compute", inst, "--code", filepath.Join(dir, "src"), "--name", "cli-flags",
+		"--input", "lr=0.2", "--output-name", "model", "--env", "GREETING=from-flags", "--stream",
+		"--", "python3", "train.py", "--lr", "${{inputs.lr}}", "--out", "${{outputs.model}}")
+	if code != 0 || !strings.Contains(out, "lr 0.2\n") || !strings.Contains(out, "greeting from-flags\n") {
+		t.Errorf("job create --compute --code --stream -- python3 train.py: exit %d; want 0 and the job's log\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if j := a.get("cli-flags"); j.Properties.Status != chub.JobCompleted || j.Properties.CodeID == "" {
+		t.Errorf("job made from flags: %s, code %q; want Completed with a code", j, j.Properties.CodeID)
+	}
+
+	// Cancel waits until the job has ended.
+	if out, stderr, code := s.chub(t, "", "job", "create", "--compute", inst, "--name", "cli-cancel", "--", "sleep", "60"); code != 0 {
+		t.Fatalf("job create -- sleep 60: exit %d\n%s\n%s", code, out, stderr)
+	}
+	a.waitStatus("cli-cancel", chub.JobRunning, 30*time.Second)
+	if out, stderr, code := s.chub(t, "", "job", "cancel", "--name", "cli-cancel"); code != 0 || !strings.Contains(stderr, "Canceled") {
+		t.Errorf("job cancel: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if j := a.get("cli-cancel"); j.Properties.Status != chub.JobCanceled {
+		t.Errorf("job after chub job cancel returned: %s; want Canceled", j)
+	}
+	if _, _, code := s.chub(t, "", "job", "stream", "--name", "cli-cancel"); code != 130 {
+		t.Errorf("job stream of a canceled job: exit %d; want 130", code)
 	}
 
 	// A failing job: stream exits with its code.
