@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -231,17 +232,26 @@ func runSupervised(ctx context.Context, req *superviseRequest) jobproto.Status {
 		st.TimedOut = true
 	}
 	// The job ends with its command: whatever it left behind goes too.
-	killDescendants(req.Grace)
+	stuck := killDescendants(req.Grace)
 	if !exited {
-		ws = <-cmdExit
+		select {
+		case ws = <-cmdExit:
+			exited = true
+		case <-time.After(time.Second):
+		}
 	}
-	code := exitCode(ws)
-	st.ExitCode = &code
+	if exited {
+		code := exitCode(ws)
+		st.ExitCode = &code
+	}
 	switch {
 	case st.TimedOut:
 		st.Error = fmt.Sprintf("the job ran longer than its time-out of %v and was ended", req.Spec.Timeout)
 	case st.Canceled:
 		st.Error = "the job was canceled"
+	}
+	if len(stuck) > 0 {
+		st.Error = truncate(strings.TrimPrefix(st.Error+"; ", "; ")+fmt.Sprintf("processes %v of the job would not die", stuck), jobproto.MaxError)
 	}
 
 	done := make(chan struct{})
@@ -373,17 +383,29 @@ func signalProc(p procEntry, sig syscall.Signal) {
 	unix.PidfdSendSignal(fd, sig, nil, 0)
 }
 
+// killGiveUp is how long SIGKILL is repeated before the supervisor gives
+// up on processes that do not die (stuck in the kernel).
+const killGiveUp = 30 * time.Second
+
 // killDescendants ends every process below this one: SIGTERM, up to grace
 // for them to exit, then SIGKILL, until none is left (new ones started
-// meanwhile included).
-func killDescendants(grace time.Duration) {
+// meanwhile included). It returns the pids of those that would not die.
+func killDescendants(grace time.Duration) []int {
 	self := os.Getpid()
 	deadline := time.Now().Add(grace)
+	giveUp := deadline.Add(killGiveUp)
 	termed := map[[2]uint64]bool{}
 	for {
 		ds := descendants(self)
 		if len(ds) == 0 {
-			return
+			return nil
+		}
+		if time.Now().After(giveUp) {
+			pids := make([]int, len(ds))
+			for i, p := range ds {
+				pids[i] = p.pid
+			}
+			return pids
 		}
 		kill := time.Now().After(deadline)
 		for _, p := range ds {
