@@ -642,12 +642,17 @@ func (a *Agent) serveJobOutputs(w http.ResponseWriter, r *http.Request) {
 	}
 	dir := filepath.Join(j.dir, "wd", "outputs")
 	fd, err := openDirNoFollow(dir)
-	if err != nil {
+	if err != nil && !errors.Is(err, syscall.ENOENT) && !errors.Is(err, syscall.ELOOP) && !errors.Is(err, syscall.ENOTDIR) {
 		jobHTTPError(w, http.StatusInternalServerError, "job %s: its outputs folder: %v", j.id, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.WriteHeader(http.StatusOK)
+	if err != nil {
+		// The job's user removed the folder or put a link in its place:
+		// it kept nothing.
+		fd = -1
+	}
 	if err := writeOutputs(w, fd); err != nil {
 		a.log.Warn("job outputs", "job", j.id, "err", err)
 		// The answer is cut short: the client sees a broken stream, not a

@@ -259,18 +259,22 @@ func (x *extractor) entry(h *tar.Header, r io.Reader) error {
 	return badEntry(h.Name, "of type %q: only regular files, directories and symbolic links are extracted", h.Typeflag)
 }
 
-// writeOutputs writes a tar of the directory dirfd (which it closes) to
-// w, its entries named outputs/...: regular files and directories only,
-// every name opened from its parent's fd with O_NOFOLLOW, links and
-// anything else skipped.
+// writeOutputs writes a tar of the directory dirfd (which it closes; -1
+// for none) to w, its entries named outputs/...: regular files and
+// directories only, every name opened from its parent's fd with
+// O_NOFOLLOW, links and anything else skipped.
 func writeOutputs(w io.Writer, dirfd int) error {
 	tw := tar.NewWriter(w)
 	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "outputs/", Mode: 0o755, ModTime: time.Now()}); err != nil {
-		unix.Close(dirfd)
+		if dirfd >= 0 {
+			unix.Close(dirfd)
+		}
 		return err
 	}
-	if err := walkOutputs(tw, dirfd, "outputs/", 0); err != nil {
-		return err
+	if dirfd >= 0 {
+		if err := walkOutputs(tw, dirfd, "outputs/", 0); err != nil {
+			return err
+		}
 	}
 	return tw.Close()
 }

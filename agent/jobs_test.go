@@ -656,6 +656,45 @@ func TestJobCodeHoles(t *testing.T) {
 	}
 }
 
+// TestJobOutputsAndDeleteFollowNoLink: a job whose user put a link in
+// place of its outputs folder keeps nothing, and DELETE removes links, not
+// what they point to.
+func TestJobOutputsAndDeleteFollowNoLink(t *testing.T) {
+	e := newJobEnv(t)
+	_, c, _ := e.start(t)
+	ctx := context.Background()
+	keep := t.TempDir()
+	os.WriteFile(filepath.Join(keep, "precious"), []byte("x"), 0o644)
+	runJob(t, c, jobproto.Spec{ID: "swap", Command: "rm -rf outputs; ln -s " + keep + " outputs; ln -s " + keep + " other"})
+	waitExited(t, c, "swap")
+	rc, err := c.JobOutputs(ctx, "i", "swap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			if err != io.EOF {
+				t.Fatal(err)
+			}
+			break
+		}
+		names = append(names, h.Name)
+	}
+	rc.Close()
+	if fmt.Sprint(names) != "[outputs/]" {
+		t.Errorf("outputs through a link: %v; want only outputs/", names)
+	}
+	if err := c.DeleteJob(ctx, "i", "swap"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(keep, "precious")); err != nil {
+		t.Errorf("DELETE followed a link: %v", err)
+	}
+}
+
 // FuzzParseProcStat: any stat line parses or fails, without panicking.
 func FuzzParseProcStat(f *testing.F) {
 	f.Add([]byte("123 (sleep) S 1 123 123 0 -1 4194304 100 0 0 0 0 0 0 0 20 0 1 0 5000 1000 100"))
