@@ -569,7 +569,10 @@ func TestServerRestart(t *testing.T) {
 	f.agent.mu.Lock()
 	f.agent.jobs[c.ID][b.ID].st.State = jobproto.StateHeld
 	f.agent.mu.Unlock()
+	f.clock.add(time.Second)
+	exitAt := f.clock.now()
 	f.agent.exit(c.ID, a.ID, 0, "", false) // a ended while no server ran
+	f.clock.add(time.Minute)
 	// A job the store ended but the agent still has (the server stopped
 	// before the clean-up).
 	stray := f.submit(c, "stray", nil)
@@ -586,6 +589,9 @@ func TestServerRestart(t *testing.T) {
 	go func() { defer close(done); f.ctl.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
 	waitFor(t, func() bool { return f.job(a).Status == chub.JobCompleted && f.job(b).Status == chub.JobRunning })
+	if got := f.job(a).EndTime; got == nil || !got.Equal(exitAt) {
+		t.Errorf("end time of the job that ended while no server ran: %v; want the agent's %v", got, exitAt)
+	}
 	if f.agent.state(c.ID, b.ID) != jobproto.StateRunning {
 		t.Fatalf("the held job is %q in the agent; want running", f.agent.state(c.ID, b.ID))
 	}

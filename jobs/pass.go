@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/computehub/chub"
@@ -23,11 +24,56 @@ func instanceName(j *chub.Job) string {
 type view struct {
 	comp     *chub.Compute
 	name     string
-	alive    bool // the instance runs and its agent answers
-	canStart bool // and it is meant to keep running: queued jobs may start
-	agent    map[string]jobproto.Status
-	// ended says a job left a slot during the pass.
+	alive    bool                       // the instance runs and its agent answers
+	canStart bool                       // and it is meant to keep running: queued jobs may start
+	mu       sync.Mutex                 // guards agent and ended (jobs are started and finished together)
+	agent    map[string]jobproto.Status // what the agent has, by job id
+	// ended says a job ended during the pass.
 	ended bool
+}
+
+func (v *view) agentStatus(job string) (jobproto.Status, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s, ok := v.agent[job]
+	return s, ok
+}
+
+func (v *view) setAgent(s jobproto.Status) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.agent == nil {
+		v.agent = map[string]jobproto.Status{}
+	}
+	v.agent[s.ID] = s
+}
+
+func (v *view) forget(job string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.agent, job)
+}
+
+func (v *view) agentStates() map[string]jobproto.Status {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	m := make(map[string]jobproto.Status, len(v.agent))
+	for k, s := range v.agent {
+		m[k] = s
+	}
+	return m
+}
+
+func (v *view) setEnded() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.ended = true
+}
+
+func (v *view) hasEnded() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.ended
 }
 
 // Error codes of jobs that ended otherwise than by their command's exit.
@@ -80,12 +126,17 @@ func (c *Controller) pass(ctx context.Context, computeID string) (again bool, er
 	c.mu.Unlock()
 	v.canStart = v.alive && comp.Desired == chub.DesiredRunning && !comp.RestartPending
 
-	var busy []*chub.Job
+	// First what runs: ended commands become Finalizing (their logs are
+	// kept below, not holding a slot meanwhile), cancels and limits are
+	// enforced.
+	var busy []*chub.Job // holding a slot: Preparing, Running, CancelRequested
+	var work []finishWork
+	var workJobs []*chub.Job
 	for _, j := range js {
 		if !isBusy(j.Status) {
 			continue
 		}
-		holds, changed, err := c.step(ctx, v, j)
+		holds, fin, changed, err := c.step(ctx, v, j)
 		if err != nil {
 			return false, err
 		}
@@ -93,12 +144,19 @@ func (c *Controller) pass(ctx context.Context, computeID string) (again bool, er
 		if holds {
 			busy = append(busy, j)
 		}
+		if fin != nil {
+			work, workJobs = append(work, fin), append(workJobs, nil)
+		}
 	}
 	if v.alive {
 		c.forgetStrays(ctx, v, js)
 	}
 
+	// Then the queue, in submission order: each job leaves it in that
+	// order (its Preparing is written here); the agent's part of starting
+	// is done below, the jobs together.
 	slots := c.slots(comp)
+	starting := 0
 	for _, j := range js {
 		if j.Status != chub.JobNotStarted && j.Status != chub.JobQueued {
 			continue
@@ -112,14 +170,19 @@ func (c *Controller) pass(ctx context.Context, computeID string) (again bool, er
 		case j.CreatedBy.UserID != comp.Owner():
 			changed, err = c.end(ctx, v, j, chub.JobFailed, &chub.ErrorDetail{Code: codeOwner, Message: fmt.Sprintf(
 				"a job runs on an instance only for its user, and instance %s is now assigned to another user; submit the job to an instance of yours", v.name)}, nil)
-		case len(busy) < slots:
-			var holds bool
-			holds, changed, err = c.start(ctx, v, j)
-			if holds {
-				busy = append(busy, j)
+		case len(busy)+starting < slots:
+			var ok bool
+			ok, err = c.leaveQueue(ctx, v, j)
+			changed = !ok
+			if ok {
+				starting++
+				j := j
+				work, workJobs = append(work, func(ctx context.Context) (bool, bool, error) {
+					return c.prepareAndRun(ctx, v, j, jobproto.Status{}, false)
+				}), append(workJobs, j)
 			}
 		default:
-			changed, err = c.queue(ctx, j, fmt.Sprintf("waiting for a slot: %d of %d running on %s", len(busy), slots, v.name))
+			changed, err = c.queue(ctx, j, fmt.Sprintf("waiting for a slot: %d of %d running on %s", len(busy)+starting, slots, v.name))
 		}
 		if err != nil {
 			return false, err
@@ -127,15 +190,65 @@ func (c *Controller) pass(ctx context.Context, computeID string) (again bool, er
 		again = again || changed
 	}
 
+	// The slow parts, the jobs together: starting in the agent, keeping
+	// the logs and outputs of ended ones.
+	holds, changed, err := c.together(ctx, work)
+	if err != nil {
+		return false, err
+	}
+	again = again || changed
+	for i, j := range workJobs {
+		if j != nil && holds[i] {
+			busy = append(busy, j)
+		} else if j != nil {
+			again = true // a start failed: its slot is free again
+		}
+	}
+
 	if len(busy) > 0 && v.alive {
-		c.watch(computeID, v.agent, busy)
+		c.watch(computeID, v.agentStates(), busy)
 	} else {
 		c.unwatch(computeID)
 	}
-	if v.ended && len(busy) == 0 && comp.Desired != chub.DesiredRunning && c.cfg.WakeInstance != nil {
+	if v.hasEnded() && len(busy) == 0 && comp.Desired != chub.DesiredRunning && c.cfg.WakeInstance != nil {
 		c.cfg.WakeInstance(computeID) // a stop waiting for the jobs
 	}
 	return again, nil
+}
+
+// parallel is how many jobs of one instance are started or finished at once.
+const parallel = 8
+
+// together runs work concurrently (at most parallel at once); holds[i]
+// is work[i]'s, changed whether any asked for another pass, err the first
+// error.
+func (c *Controller) together(ctx context.Context, work []finishWork) (holds []bool, changed bool, err error) {
+	holds = make([]bool, len(work))
+	if len(work) == 1 {
+		h, ch, err := work[0](ctx)
+		holds[0] = h
+		return holds, ch, err
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i, w := range work {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h, ch, e := w(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			holds[i], changed = h, changed || ch
+			if e != nil && err == nil {
+				err = e
+			}
+		}()
+	}
+	wg.Wait()
+	return holds, changed, err
 }
 
 func isBusy(s chub.JobStatus) bool {
@@ -239,14 +352,20 @@ func (c *Controller) end(ctx context.Context, v *view, j *chub.Job, status chub.
 		n.Message = endMessage(n)
 	})
 	if ok {
-		v.ended = true
+		v.setEnded()
 	}
 	return !ok, err
 }
 
-// step moves a job that holds a slot. holds says it still does.
-func (c *Controller) step(ctx context.Context, v *view, j *chub.Job) (holds, changed bool, err error) {
-	as, known := v.agent[j.ID]
+// finishWork is the slow end of a job, done after the queue moved.
+type finishWork = func(context.Context) (holds, changed bool, err error)
+
+// step moves a job that holds a slot or ends. holds says it (still)
+// holds one; fin, when set, is what is left to do to end it (keeping its
+// logs and outputs): the pass does it after starting what the freed
+// slots allow.
+func (c *Controller) step(ctx context.Context, v *view, j *chub.Job) (holds bool, fin finishWork, changed bool, err error) {
+	as, known := v.agentStatus(j.ID)
 	switch {
 	case !v.alive:
 		switch {
@@ -254,38 +373,38 @@ func (c *Controller) step(ctx context.Context, v *view, j *chub.Job) (holds, cha
 			changed, err = c.end(ctx, v, j, chub.JobCanceled, nil, nil)
 		case j.Status == chub.JobFinalizing:
 			// Its command ended before the instance did: what was decided stands.
-			changed, err = c.finish(ctx, v, j, false, nil)
+			changed, err = c.finish(ctx, v, j, false, nil, time.Time{})
 		case v.comp.Desired == chub.DesiredDeleted:
 			changed, err = c.end(ctx, v, j, chub.JobFailed, &chub.ErrorDetail{Code: codeDeleted, Message: fmt.Sprintf("instance %s was deleted while the job ran", v.name)}, nil)
 		default:
 			changed, err = c.end(ctx, v, j, chub.JobFailed, &chub.ErrorDetail{Code: codeStopped, Message: fmt.Sprintf("instance %s stopped while the job ran", v.name)}, nil)
 		}
-		return false, changed, err
+		return false, nil, changed, err
 	case j.Status == chub.JobPreparing:
 		// A preparation cut short (a restart of the server): go on from
 		// where the agent is.
-		return c.prepareAndRun(ctx, v, j, as, known)
+		holds, changed, err = c.prepareAndRun(ctx, v, j, as, known)
+		return holds, nil, changed, err
 	case j.Status == chub.JobFinalizing:
 		if !known {
-			changed, err = c.finish(ctx, v, j, false, nil)
-		} else {
-			changed, err = c.finish(ctx, v, j, true, as.ExitCode)
+			changed, err = c.finish(ctx, v, j, false, nil, time.Time{})
+			return false, nil, changed, err
 		}
-		return false, changed, err
+		return false, c.finisher(v, j, as), false, nil
 	case j.Status == chub.JobCancelRequested:
 		return c.canceling(ctx, v, j, as, known)
 	}
 	// Running.
 	if !known {
 		changed, err = c.end(ctx, v, j, chub.JobFailed, &chub.ErrorDetail{Code: codeRestarted, Message: fmt.Sprintf("instance %s restarted while the job ran", v.name)}, nil)
-		return false, changed, err
+		return false, nil, changed, err
 	}
 	switch as.State {
 	case jobproto.StateExited:
-		changed, err = c.finalize(ctx, v, j, as)
-		return false, changed, err
+		return c.finalizing(ctx, v, j, as)
 	case jobproto.StateCreated, jobproto.StateHeld:
-		return c.prepareAndRun(ctx, v, j, as, known)
+		holds, changed, err = c.prepareAndRun(ctx, v, j, as, known)
+		return holds, nil, changed, err
 	}
 	// Still running: the server holds the limit too.
 	if j.Spec.Timeout > 0 && j.StartTime != nil {
@@ -295,12 +414,11 @@ func (c *Controller) step(ctx context.Context, v *view, j *chub.Job) (holds, cha
 			c.kill(ctx, v, j, true)
 			if c.now().After(deadline.Add(giveUp)) {
 				// The agent does not report its end: record it anyway.
-				changed, err = c.finalize(ctx, v, j, jobproto.Status{ID: j.ID, State: jobproto.StateExited, TimedOut: true})
-				return false, changed, err
+				return c.finalizing(ctx, v, j, jobproto.Status{ID: j.ID, State: jobproto.StateExited, TimedOut: true})
 			}
 		}
 	}
-	return true, false, nil
+	return true, nil, false, nil
 }
 
 // kill ends a job's processes: the agent's cancel (SIGTERM, grace,
@@ -317,45 +435,40 @@ func (c *Controller) kill(ctx context.Context, v *view, j *chub.Job, hard bool) 
 }
 
 // canceling drives a CancelRequested job to Canceled.
-func (c *Controller) canceling(ctx context.Context, v *view, j *chub.Job, as jobproto.Status, known bool) (holds, changed bool, err error) {
+func (c *Controller) canceling(ctx context.Context, v *view, j *chub.Job, as jobproto.Status, known bool) (holds bool, fin finishWork, changed bool, err error) {
 	if !known || as.State == jobproto.StateCreated {
 		if known {
 			c.cleanup(ctx, v, j)
 		}
 		changed, err = c.end(ctx, v, j, chub.JobCanceled, nil, nil)
-		return false, changed, err
+		return false, nil, changed, err
 	}
 	if as.State == jobproto.StateExited {
-		changed, err = c.finalize(ctx, v, j, as)
-		return false, changed, err
+		return false, c.finisher(v, j, as), false, nil
 	}
 	hard := c.now().Sub(j.ModifiedAt) > cancelGrace
 	c.kill(ctx, v, j, hard)
 	if hard && c.now().Sub(j.ModifiedAt) > cancelGrace+giveUp {
-		changed, err = c.finalize(ctx, v, j, jobproto.Status{ID: j.ID, State: jobproto.StateExited, Canceled: true})
-		return false, changed, err
+		return false, c.finisher(v, j, jobproto.Status{ID: j.ID, State: jobproto.StateExited, Canceled: true}), false, nil
 	}
-	// Look again soon: the agent's cancel answers before the processes are gone.
+	// Look again: the agent's cancel answers before the processes are
+	// gone, but a job held or just started ends at once.
 	if st, err := c.agent.JobStatus(ctx, v.comp.ID, j.ID); err == nil && st.State == jobproto.StateExited {
-		changed, err = c.finalize(ctx, v, j, st)
-		return false, changed, err
+		return false, c.finisher(v, j, st), false, nil
 	}
-	return true, false, nil
+	return true, nil, false, nil
 }
 
-// start takes a queued job through Preparing to Running.
-func (c *Controller) start(ctx context.Context, v *view, j *chub.Job) (holds, changed bool, err error) {
+// leaveQueue records that a queued job starts: Queued (when it was not
+// yet), then Preparing. ok false: it changed meanwhile.
+func (c *Controller) leaveQueue(ctx context.Context, v *view, j *chub.Job) (ok bool, err error) {
 	if j.Status == chub.JobNotStarted {
 		ok, err := c.write(ctx, j, chub.JobNotStarted, func(n *chub.Job) { n.Status, n.Message = chub.JobQueued, "starting on "+v.name })
 		if err != nil || !ok {
-			return false, true, err
+			return false, err
 		}
 	}
-	ok, err := c.write(ctx, j, chub.JobQueued, func(n *chub.Job) { n.Status, n.Message = chub.JobPreparing, "preparing on "+v.name })
-	if err != nil || !ok {
-		return false, true, err
-	}
-	return c.prepareAndRun(ctx, v, j, jobproto.Status{}, false)
+	return c.write(ctx, j, chub.JobQueued, func(n *chub.Job) { n.Status, n.Message = chub.JobPreparing, "preparing on "+v.name })
 }
 
 // spec is the job as the agent runs it; the same job gives the same spec.
@@ -400,10 +513,8 @@ func (c *Controller) prepareAndRun(ctx context.Context, v *view, j *chub.Job, as
 			Message: fmt.Sprintf("the job could not be started on instance %s: %v", v.name, perr)}, nil)
 		return false, changed, err
 	}
-	if v.agent == nil {
-		v.agent = map[string]jobproto.Status{}
-	}
-	v.agent[j.ID] = st
+	st.ID = j.ID
+	v.setAgent(st)
 	if from == chub.JobRunning {
 		return true, false, nil
 	}
@@ -544,26 +655,37 @@ func outcome(j *chub.Job, as jobproto.Status) (chub.JobStatus, *chub.ErrorDetail
 	return chub.JobCompleted, nil
 }
 
-// finalize records that a job's command ended: Finalizing with its exit
-// code and error (a cancel goes straight on), then keeps its logs and
-// outputs and records the end.
-func (c *Controller) finalize(ctx context.Context, v *view, j *chub.Job, as jobproto.Status) (changed bool, err error) {
+// finalizing records that a job's command ended (Finalizing, with its
+// exit code and error; a canceled job goes straight on) and returns the
+// rest of its end.
+func (c *Controller) finalizing(ctx context.Context, v *view, j *chub.Job, as jobproto.Status) (holds bool, fin finishWork, changed bool, err error) {
 	if j.Status == chub.JobRunning {
 		_, e := outcome(j, as)
 		ok, err := c.write(ctx, j, chub.JobRunning, func(n *chub.Job) {
 			n.Status, n.ExitCode, n.Error, n.Message = chub.JobFinalizing, as.ExitCode, e, "keeping its logs and outputs"
 		})
 		if err != nil || !ok {
-			return true, err
+			return false, nil, true, err
 		}
 	}
-	return c.finish(ctx, v, j, true, as.ExitCode)
+	return false, c.finisher(v, j, as), false, nil
+}
+
+// finisher is the end of a job whose command ended, as the agent reported.
+func (c *Controller) finisher(v *view, j *chub.Job, as jobproto.Status) finishWork {
+	return func(ctx context.Context) (bool, bool, error) {
+		changed, err := c.finish(ctx, v, j, true, as.ExitCode, as.EndedAt)
+		return false, changed, err
+	}
 }
 
 // finish keeps what the agent has of an ended job (fromAgent: it still
 // has it), records the job's end (Canceled after a cancel, else by its
 // recorded error and exit code) and has the agent forget it.
-func (c *Controller) finish(ctx context.Context, v *view, j *chub.Job, fromAgent bool, exit *int) (changed bool, err error) {
+//
+// The end time is when the agent says the command ended (the server may
+// have been down then), within the job's start and now.
+func (c *Controller) finish(ctx context.Context, v *view, j *chub.Job, fromAgent bool, exit *int, endedAt time.Time) (changed bool, err error) {
 	art := j.Artifacts
 	if fromAgent && !art.Kept && c.cfg.Artifacts != nil {
 		art = c.keep(ctx, v, j)
@@ -583,6 +705,9 @@ func (c *Controller) finish(ctx context.Context, v *view, j *chub.Job, fromAgent
 			}
 		}
 		end := c.now()
+		if n.StartTime != nil && endedAt.After(*n.StartTime) && endedAt.Before(end) {
+			end = endedAt.UTC()
+		}
 		n.Status, n.Error, n.Artifacts, n.EndTime = status, e, art, &end
 		n.Message = endMessage(n)
 	})
@@ -592,7 +717,7 @@ func (c *Controller) finish(ctx context.Context, v *view, j *chub.Job, fromAgent
 	if !ok {
 		return true, nil
 	}
-	v.ended = true
+	v.setEnded()
 	if fromAgent {
 		c.cleanup(ctx, v, j)
 	}
@@ -666,7 +791,7 @@ func (c *Controller) cleanup(ctx context.Context, v *view, j *chub.Job) {
 	if err := c.agent.DeleteJob(ctx, v.comp.ID, j.ID); err != nil {
 		c.log.Warn("forget job at the agent", "job", j.Name, "instance", v.name, "err", err)
 	}
-	delete(v.agent, j.ID)
+	v.forget(j.ID)
 }
 
 // forgetStrays has the agent forget jobs the store has ended or never
@@ -677,7 +802,7 @@ func (c *Controller) forgetStrays(ctx context.Context, v *view, active []*chub.J
 	for _, j := range active {
 		act[j.ID] = true
 	}
-	for id := range v.agent {
+	for id := range v.agentStates() {
 		if act[id] {
 			continue
 		}
