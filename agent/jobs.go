@@ -606,6 +606,10 @@ func (a *Agent) serveJobLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
+	if flusher != nil {
+		// The header goes now: a quiet job's log may have nothing for long.
+		flusher.Flush()
+	}
 	buf := make([]byte, 64<<10)
 	last := false // the job has exited: read to the end once more
 	for {

@@ -333,6 +333,15 @@ func TestJobLogFollow(t *testing.T) {
 	if got := readLog(t, c, "f1", "std_log", 6, true); got != "line2\nline3\nline4\nline5\n" {
 		t.Errorf("followed from offset 6 of an exited job: %q", got)
 	}
+
+	// A job quiet for longer than the client waits for a header: the
+	// header comes at once, the bytes when they are written.
+	runJob(t, c, jobproto.Spec{ID: "quiet", Command: "sleep 2; echo late"})
+	impatient := *c
+	impatient.CallTimeout = 500 * time.Millisecond
+	if got := readLog(t, &impatient, "quiet", "stdout", 0, true); got != "late\n" {
+		t.Errorf("followed log of a quiet job: %q; want %q", got, "late\n")
+	}
 }
 
 // procAlive reports whether pid is a live process (not gone, not a zombie).
