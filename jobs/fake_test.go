@@ -28,6 +28,7 @@ type fakeAgent struct {
 	slowCancel bool
 	cancels    map[string]int
 	failPut    error
+	failList   error // the agent does not answer
 	now        func() time.Time
 	// exited is closed and replaced whenever a job exits.
 	exited chan struct{}
@@ -146,6 +147,9 @@ func (a *fakeAgent) JobStatus(_ context.Context, id, job string) (jobproto.Statu
 func (a *fakeAgent) ListJobs(_ context.Context, id string) ([]jobproto.Status, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.failList != nil {
+		return nil, a.failList
+	}
 	var out []jobproto.Status
 	for _, j := range a.jobs[id] {
 		out = append(out, j.st)

@@ -816,3 +816,34 @@ func TestCancelMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentSilent: an agent that stops answering is waited for a while
+// (the pass fails and is retried), then the jobs that ran are Failed.
+func TestAgentSilent(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.instance("box", "Standard_DS2_v2", 0)
+	run := f.submit(c, "run", nil)
+	f.pass(c)
+	f.wantStatus(run, chub.JobRunning)
+	queued := f.submit(c, "queued", nil)
+	f.agent.mu.Lock()
+	f.agent.failList = fmt.Errorf("connection refused")
+	f.agent.mu.Unlock()
+	if _, err := f.ctl.pass(ctx, c.ID); err == nil {
+		t.Fatal("a pass over a silent agent succeeded; want an error (retried later)")
+	}
+	f.wantStatus(run, chub.JobRunning)
+	f.clock.add(unhealthyFor + time.Second)
+	f.pass(c)
+	got := f.wantStatus(run, chub.JobFailed)
+	if got.Error == nil || got.Error.Code != "InstanceUnusable" || !strings.Contains(got.Error.Message, "connection refused") {
+		t.Errorf("error %+v; want InstanceUnusable with the cause", got.Error)
+	}
+	f.wantStatus(queued, chub.JobNotStarted) // waits for the agent to answer again
+	f.agent.mu.Lock()
+	f.agent.failList = nil
+	f.agent.mu.Unlock()
+	f.pass(c)
+	f.wantStatus(queued, chub.JobRunning)
+}
