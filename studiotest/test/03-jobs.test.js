@@ -3,7 +3,8 @@
 // create) shows in the instance's Jobs tab and goes Running → Completed live, the instance reads
 // JobRunning meanwhile; the job's page shows its log (followed live while it runs), exit code and
 // outputs, also from a fresh load of its address and of the Studio link the API gives; Cancel on
-// a long job turns it Canceled; the workspace's Jobs page lists both and shows archived jobs apart.
+// a long job turns it Canceled; the workspace's Jobs page lists both and shows archived jobs apart;
+// a Reader (bob) follows a running job but is offered no Cancel.
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
@@ -13,11 +14,12 @@ const NAME = 'st-jobs1';
 const tag = crypto.randomBytes(3).toString('hex');
 const JOB1 = 'st-hello-' + tag;
 const JOB2 = 'st-long-' + tag;
+const JOB3 = 'st-reader-' + tag;
 // The first job waits for a file that the test makes (through chub exec) once it has seen the
 // job Running, so that Running is on screen for as long as the test needs, whatever the timing;
 // it gives up after about two minutes, so nothing hangs.
 const GATE = `/tmp/studio-gate-${tag}`;
-const JOB1_CMD = `echo started; i=0; while [ ! -e ${GATE} ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i+1)); done; echo done`;
+const JOB1_CMD = `echo started; echo to-stderr >&2; i=0; while [ ! -e ${GATE} ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i+1)); done; echo done`;
 const JOB2_CMD = 'echo waiting-for-cancel; sleep 600; echo not-canceled';
 let browser, page, alice;
 
@@ -95,6 +97,13 @@ test('the job page shows the log with "done", the exit code and a download of th
   const logs = page.locator('#job-logs');
   await s.waitFor('the log with "done"', async () => /^done$/m.test(await logs.textContent()), 30000);
   assert.match(await logs.textContent(), /^started$/m);
+  assert.match(await logs.textContent(), /^to-stderr$/m);
+  // One stream alone: stderr has only what went there.
+  await page.getByLabel('Stream', { exact: true }).selectOption('stderr');
+  await s.waitFor('the stderr log', async () => /^to-stderr$/m.test(await logs.textContent()), 30000);
+  assert.doesNotMatch(await logs.textContent(), /started|done/);
+  await page.getByLabel('Stream', { exact: true }).selectOption('std_log');
+  await s.waitFor('the whole log again', async () => /^done$/m.test(await logs.textContent()), 30000);
   assert.equal(await page.locator('#job-exit-code').textContent(), '0');
   assert.ok((await page.locator('#job-command').textContent()).includes(JOB1_CMD), 'the command is shown');
   assert.equal(await page.locator('#job-compute').textContent(), NAME);
@@ -181,4 +190,20 @@ test('the workspace\'s Jobs page lists both with their status; an archived job s
   await jobRow(page, 'jobs', JOB2).waitFor();
   assert.equal(await jobRow(page, 'jobs', JOB1).count(), 1);
   assert.deepEqual(page.errors, []);
+});
+
+test('a Reader sees a running job and its log but no Cancel; the CLI cancels it', async () => {
+  submit(JOB3, 'echo reader-can-see-this; sleep 600');
+  const bob = await s.newPage(browser);
+  await bob.goto(`/ui/jobs/${JOB3}?ws=default`);
+  await bob.getByLabel('User name').fill('bob');
+  await bob.getByLabel('Password').fill(s.PASSWORD);
+  await bob.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await statuses(`${JOB3} Running for bob`, headStatus(bob), 'Running');
+  await s.waitFor('the log, for bob', async () => /^reader-can-see-this$/m.test(await bob.locator('#job-logs').textContent()), 60000);
+  assert.equal(await bob.locator('#job-cancel').isVisible(), false, 'Cancel offered to a Reader');
+  s.chub(['job', 'cancel', '--name', JOB3], alice);
+  await statuses(`${JOB3} Canceled for bob`, headStatus(bob), 'Canceled', 90000);
+  assert.deepEqual(bob.errors, []);
+  await bob.context().close();
 });
