@@ -36,16 +36,22 @@ func TestJobsAuthorization(t *testing.T) {
 		api      *jobAPI
 		job, on  string
 		wantCode string
+		msgHas   []string // what the message must say
 	}{
-		{"alice (Data Scientist) on the admin's instance", alice, "alice-on-admins", "admins", "AuthorizationFailed"},
-		{"the admin on alice's instance", root, "admin-on-alices", "alices", "AuthorizationFailed"},
-		{"bob (Data Scientist) on alice's instance", bob, "bob-on-alices", "alices", "AuthorizationFailed"},
-		{"carol (Reader) on her own instance", carol, "carol-on-carols", "carols", "AuthorizationFailed"},
+		{"alice (Data Scientist) on the admin's instance", alice, "alice-on-admins", "admins", "AuthorizationFailed", []string{"only for its user", "admin"}},
+		{"the admin on alice's instance", root, "admin-on-alices", "alices", "AuthorizationFailed", []string{"only for its user", "alice"}},
+		{"bob (Data Scientist) on alice's instance", bob, "bob-on-alices", "alices", "AuthorizationFailed", []string{"only for its user", "alice", "bob"}},
+		{"carol (Reader) on her own instance", carol, "carol-on-carols", "carols", "AuthorizationFailed", []string{chub.ActionJobWrite}},
 	}
 	for _, r := range refused {
 		code, data := r.api.trySubmit(r.job, commandJob(r.on, "echo should-not-run"))
 		if code != http.StatusForbidden || decodeError(data).Error.Code != r.wantCode {
 			t.Errorf("submit by %s: %d %s; want 403 %s", r.who, code, data, r.wantCode)
+		}
+		for _, m := range r.msgHas {
+			if msg := decodeError(data).Error.Message; !strings.Contains(strings.ToLower(msg), strings.ToLower(m)) {
+				t.Errorf("submit by %s refused with %q; want it to say %q", r.who, msg, m)
+			}
 		}
 		if code, _, _ := root.call("GET", "/jobs/"+r.job, "", nil); code != http.StatusNotFound {
 			t.Errorf("job refused to %s: GET answers %d; want 404 (never stored)", r.who, code)
