@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ func TestJobsLogsOutputsCodeAndPackages(t *testing.T) {
 
 	t.Run("logs stream", func(t *testing.T) {
 		a := newJobAPI(t, s, s.token())
+		idleSince := lastActivity(t, c, inst)
 		a.submit("logs", commandJob(inst, "for i in 1 2 3 4 5 6; do echo line$i; echo err$i >&2; sleep 1; done"))
 		a.waitStatus("logs", chub.JobRunning, 30*time.Second)
 		// Outputs are kept when the job ends, not before.
@@ -65,6 +68,11 @@ func TestJobsLogsOutputsCodeAndPackages(t *testing.T) {
 		if j.Properties.Status != chub.JobCompleted || j.Properties.ExitCode == nil || *j.Properties.ExitCode != 0 {
 			t.Errorf("job: %s; want Completed, exit 0", j)
 		}
+		// A running job is the instance's activity (idle shutdown counts it).
+		waitFor(t, 30*time.Second, "the job's activity in lastActivityTime", func() bool {
+			at := lastActivity(t, c, inst)
+			return at != nil && (idleSince == nil || at.After(*idleSince))
+		})
 		if got, want := a.logs("logs", "stdout"), "line1\nline2\nline3\nline4\nline5\nline6\n"; got != want {
 			t.Errorf("kept stdout: %q; want %q", got, want)
 		}
@@ -177,6 +185,34 @@ print("data", open("data/params.txt").read().strip())
 		out := a.logs("pkg", "std_log")
 		if j.Properties.Status != chub.JobCompleted || !strings.Contains(out, "/home/azureuser/.local/lib/python3") || !strings.Contains(out, " 42\nhome-note\n") {
 			t.Errorf("job importing the user's package: %s:\n%s", j, out)
+		}
+	})
+
+	t.Run("archive", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		code, h, data := a.call("DELETE", "/jobs/train-2", "", nil)
+		if code != http.StatusAccepted || !strings.Contains(h.Get("Location"), "/jobs/train-2") {
+			t.Fatalf("DELETE jobs/train-2: %d, Location %q, %s; want 202 with the job's Location", code, h.Get("Location"), data)
+		}
+		a.wait("train-2", 30*time.Second, "archived", func(j jobResource) bool { return j.Properties.IsArchived })
+		names := func(view string) []string {
+			_, _, data := a.call("GET", "/jobs", "listViewType="+view, nil)
+			var page struct{ Value []jobResource }
+			json.Unmarshal(data, &page)
+			var out []string
+			for _, j := range page.Value {
+				out = append(out, j.Name)
+			}
+			return out
+		}
+		if got := names("ActiveOnly"); slices.Contains(got, "train-2") || !slices.Contains(got, "train-1") {
+			t.Errorf("ActiveOnly list: %v; want train-1 without the archived train-2", got)
+		}
+		if got := names("ArchivedOnly"); !slices.Equal(got, []string{"train-2"}) {
+			t.Errorf("ArchivedOnly list: %v; want only train-2", got)
+		}
+		if got := names("All"); !slices.Contains(got, "train-2") || !slices.Contains(got, "train-1") {
+			t.Errorf("All list: %v; want train-1 and train-2", got)
 		}
 	})
 
