@@ -789,13 +789,19 @@ func (a *Agent) jobActivity(stop <-chan struct{}) {
 }
 
 // stopJobs tells every job's supervisor to end its tree (stopAll then
-// waits for them with every other process).
+// waits for them with every other process). The stopping mark in the
+// job's directory makes its status say the instance stopped, not that
+// the job was canceled.
 func (a *Agent) stopJobs() {
 	a.jobs.mu.Lock()
 	defer a.jobs.mu.Unlock()
 	for _, j := range a.jobs.jobs {
-		if j.state == jobproto.StateHeld || j.state == jobproto.StateRunning {
+		if (j.state == jobproto.StateHeld || j.state == jobproto.StateRunning) && !j.canceled {
+			if err := writeFileAtomic(filepath.Join(j.dir, stoppingMark), nil, 0o644); err != nil {
+				a.log.Warn("job stopping mark", "job", j.id, "err", err)
+			}
 			a.cancelJob(j)
+			j.canceled = false
 		}
 	}
 }

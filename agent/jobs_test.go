@@ -524,8 +524,8 @@ func TestJobRestart(t *testing.T) {
 	if s := got["done"]; s.State != jobproto.StateExited || s.ExitCode == nil || *s.ExitCode != 7 || s.StdoutBytes != 3 {
 		t.Errorf("done after restart: %+v; want exited with 7 and its log", s)
 	}
-	if s := got["long"]; s.State != jobproto.StateExited || !s.Canceled {
-		t.Errorf("long after restart: %+v; want exited, canceled (the agent stopped it)", s)
+	if s := got["long"]; s.State != jobproto.StateExited || s.Canceled || s.Error != errInstanceStopped || s.ExitCode == nil {
+		t.Errorf("long after restart: %+v; want exited, not canceled, error %q", s, errInstanceStopped)
 	}
 	if s := got["fresh"]; s.State != jobproto.StateExited || s.Error == "" {
 		t.Errorf("fresh after restart: %+v; want exited with an error", s)

@@ -112,15 +112,12 @@ func runSupervised(ctx context.Context, req *superviseRequest) jobproto.Status {
 	select {
 	case ok := <-gone:
 		if !ok {
-			st.Canceled = true
-			return fail("the job was canceled before its command started")
+			return endedBefore(req, &st, fail)
 		}
 	case <-term:
-		st.Canceled = true
-		return fail("the job was canceled before its command started")
+		return endedBefore(req, &st, fail)
 	case <-ctx.Done():
-		st.Canceled = true
-		return fail("the job was canceled before its command started")
+		return endedBefore(req, &st, fail)
 	}
 
 	logDir := filepath.Join(req.Dir, "logs")
@@ -244,6 +241,10 @@ func runSupervised(ctx context.Context, req *superviseRequest) jobproto.Status {
 		code := exitCode(ws)
 		st.ExitCode = &code
 	}
+	if st.Canceled && instanceStopping(req) {
+		st.Canceled = false
+		st.Error = errInstanceStopped
+	}
 	switch {
 	case st.TimedOut:
 		st.Error = fmt.Sprintf("the job ran longer than its time-out of %v and was ended", req.Spec.Timeout)
@@ -267,6 +268,29 @@ func runSupervised(ctx context.Context, req *superviseRequest) jobproto.Status {
 	errR.Close()
 	st.EndedAt = time.Now().UTC()
 	return st
+}
+
+// stoppingMark is the file the agent puts in a job's directory before it
+// ends the job because the instance stops.
+const stoppingMark = "stopping"
+
+// errInstanceStopped is the error of a job ended by the instance's stop.
+const errInstanceStopped = "the instance stopped while the job ran"
+
+// instanceStopping reports whether the agent marked the job as ended by
+// the instance's stop.
+func instanceStopping(req *superviseRequest) bool {
+	_, err := os.Lstat(filepath.Join(req.Dir, stoppingMark))
+	return err == nil
+}
+
+// endedBefore is the status of a job ended before its command started.
+func endedBefore(req *superviseRequest, st *jobproto.Status, fail func(string, ...any) jobproto.Status) jobproto.Status {
+	if instanceStopping(req) {
+		return fail(errInstanceStopped + " (before its command started)")
+	}
+	st.Canceled = true
+	return fail("the job was canceled before its command started")
 }
 
 // reapChildren waits for every child of the process, forever, telling
