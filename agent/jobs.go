@@ -24,13 +24,15 @@ import (
 const (
 	maxSpecBytes   = 1 << 20
 	maxStatusBytes = 64 << 10
-	// jobActivityEvery is how often a running job counts as activity.
-	jobActivityEvery = 10 * time.Second
 	// logPoll is how often a followed log is looked at for more.
 	logPoll = 50 * time.Millisecond
 	// maxOutputDepth bounds the directories nested in a job's outputs.
 	maxOutputDepth = 128
 )
+
+// jobActivityEvery is how often a running job counts as activity (a
+// variable for tests).
+var jobActivityEvery = 10 * time.Second
 
 // jobTable is the agent's jobs, by id.
 type jobTable struct {

@@ -535,6 +535,38 @@ func TestJobRestart(t *testing.T) {
 	}
 }
 
+// TestJobActivity: a running job is activity again and again, an exited
+// one no more.
+func TestJobActivity(t *testing.T) {
+	defer func(d time.Duration) { jobActivityEvery = d }(jobActivityEvery)
+	jobActivityEvery = 50 * time.Millisecond
+	e := newJobEnv(t)
+	a, c, _ := e.start(t)
+	setKind := func(k string) {
+		a.act.mu.Lock()
+		a.act.kind = k
+		a.act.mu.Unlock()
+	}
+	kind := func() string {
+		a.act.mu.Lock()
+		defer a.act.mu.Unlock()
+		return a.act.kind
+	}
+	runJob(t, c, jobproto.Spec{ID: "busy", Command: "sleep 1000"})
+	for i := 0; i < 3; i++ {
+		setKind("terminal")
+		waitUntil(t, 5*time.Second, "activity job while the job runs", func() bool { return kind() == "job" })
+	}
+	if err := c.DeleteJob(context.Background(), "i", "busy"); err != nil {
+		t.Fatal(err)
+	}
+	setKind("terminal")
+	time.Sleep(10 * jobActivityEvery)
+	if k := kind(); k != "terminal" {
+		t.Errorf("activity after the job ended: %q; want none of the job's (terminal)", k)
+	}
+}
+
 // tarOf builds a tar of entries (gzip'd when zip).
 func tarOf(t *testing.T, zip bool, entries ...tar.Header) []byte {
 	t.Helper()
