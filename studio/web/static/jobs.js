@@ -7,7 +7,7 @@
 const JOB_ACT = 'Microsoft.MachineLearningServices/workspaces/jobs/';
 const JOB_ACTIONS = ['cancel/action', 'delete', 'write'];
 const JOB_ACTIVE = new Set(['NotStarted', 'Queued', 'Preparing', 'Running', 'Finalizing', 'CancelRequested']);
-const JOB_VIEWS = [['active', 'ActiveOnly', 'Active'], ['archived', 'ArchivedOnly', 'Archived'], ['all', 'All', 'All']];
+const JOB_VIEWS = [['active', 'ActiveOnly', 'Not archived'], ['archived', 'ArchivedOnly', 'Archived'], ['all', 'All', 'All']];
 const JOB_LIST_LIMIT = 100;   // newest jobs a table shows before "Show more"
 const LOG_KEEP = 2 << 20;     // characters of log the page keeps (the newest)
 
