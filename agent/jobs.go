@@ -292,11 +292,14 @@ func makeJobDirs(dir string, spec jobproto.Spec, acct account) error {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			return err
 		}
-		// Nothing of the user's is in the tree yet: these are ours.
-		if err := os.Lchown(d, int(acct.UID), int(acct.GID)); err != nil {
+		if err := os.Chmod(d, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chmod(d, 0o755); err != nil {
+	}
+	// Given to the user deepest first: while a directory is chowned its
+	// parent is still root's, so the user cannot swap it for a link.
+	for i := len(userDirs) - 1; i >= 0; i-- {
+		if err := os.Lchown(userDirs[i], int(acct.UID), int(acct.GID)); err != nil {
 			return err
 		}
 	}
