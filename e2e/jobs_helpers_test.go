@@ -448,3 +448,19 @@ func waitState(t *testing.T, c *client.Client, name string, want chub.State, tim
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// logLines logs the server's log lines that mention any of the words (for
+// a failure's evidence; the harness prints only the log's tail).
+func logLines(t *testing.T, s *server, words ...string) {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(s.log.String(), "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	t.Logf("server log lines mentioning %v:\n%s", words, strings.Join(out, "\n"))
+}

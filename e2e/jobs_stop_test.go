@@ -16,7 +16,8 @@ import (
 // a job submitted to a stopped instance waits Queued for its start; a stop
 // with cancelJobs=true cancels the running job, saying why; an instance
 // killed under a running job (its init killed from the host) marks the job
-// Failed with the reason, never lost or stuck.
+// Failed with the reason, never lost or stuck; deleting the instance ends
+// its jobs, saying so.
 func TestJobsStopWaitsOrCancels(t *testing.T) {
 	s := startServer(t)
 	c := s.client()
@@ -115,8 +116,35 @@ func TestJobsStopWaitsOrCancels(t *testing.T) {
 		if j.Properties.Error != nil && strings.Contains(j.Properties.Error.Message, "did not start") {
 			t.Errorf("job whose instance was killed after it printed: error %q; want no claim that its command did not start", j.Properties.Error.Message)
 		}
+		if t.Failed() {
+			logLines(t, s, "under-kill", "instance stopped", "instance started", "init exited", "converged")
+		}
 		if got := a.logs("under-kill", "stdout"); got != "started\n" {
 			t.Logf("stdout of the job whose instance was killed: %q", got)
+		}
+	})
+
+	t.Run("deleting the instance ends its jobs with the reason", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		waitState(t, c, inst, chub.StateRunning, 60*time.Second)
+		a.submit("under-delete", commandJob(inst, "echo started; sleep 60"))
+		a.submit("queued-under-delete", commandJob(inst, "echo never"))
+		a.waitStatus("under-delete", chub.JobRunning, 30*time.Second)
+		op, err := c.DeleteCompute(ctx(t), "", inst)
+		if err != nil || op == nil {
+			t.Fatalf("delete %s: operation %v, %v", inst, op, err)
+		}
+		if _, err := c.Wait(ctx(t), op, "", "", nil); err != nil {
+			t.Fatalf("delete %s: %v", inst, err)
+		}
+		for _, n := range []string{"under-delete", "queued-under-delete"} {
+			j := a.waitEnd(n, 30*time.Second)
+			if j.Properties.Status != chub.JobCanceled && j.Properties.Status != chub.JobFailed || !strings.Contains(j.Properties.StatusMessage+errorMessage(j), "delete") {
+				t.Errorf("job %s after its instance was deleted: %s; want it ended with a reason naming the delete", n, j)
+			}
+		}
+		if got := a.logs("queued-under-delete", "stdout"); got != "" {
+			t.Errorf("stdout of the queued job of a deleted instance: %q; want nothing (it never ran)", got)
 		}
 	})
 }
