@@ -345,8 +345,10 @@ func assetRef(c *client.Client, ws string, kind chub.AssetKind, ref string) (str
 	}
 	n, v, ok := strings.Cut(r, ":")
 	if !ok || n == "" || v == "" || strings.Contains(v, ":") {
-		what := map[chub.AssetKind]string{chub.AssetCode: "code", chub.AssetEnvironment: "environment"}[kind]
-		return "", fmt.Errorf("%s %s: give azureml:NAME:VERSION", what, ref)
+		if kind == chub.AssetEnvironment {
+			return "", fmt.Errorf("environment %s: give azureml:NAME:VERSION or azureml:NAME@latest", ref)
+		}
+		return "", fmt.Errorf("code %s: give azureml:NAME:VERSION", ref)
 	}
 	return c.AssetVersionID(ws, kind, n, v), nil
 }
