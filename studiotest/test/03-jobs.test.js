@@ -168,7 +168,7 @@ test('the log of a running job streams live; Cancel turns it Canceled', async ()
   assert.deepEqual(page.errors, []);
 });
 
-test('the workspace\'s Jobs page lists both with their status; an archived job shows under Archived', async () => {
+test('the workspace\'s Jobs page lists both with their status; a job archived from its page shows under Archived', async () => {
   await page.locator('#topnav a[data-nav=jobs]').click();
   await page.waitForURL('**/ui/jobs');
   assert.equal(await page.title(), 'Jobs · ComputeHub Studio');
@@ -180,8 +180,16 @@ test('the workspace\'s Jobs page lists both with their status; an archived job s
   assert.ok(names.indexOf(JOB2) < names.indexOf(JOB1), `order: ${names}`);
   await s.screenshot(page, 'jobs-page.png');
 
-  await s.as(alice, 'DELETE', `${s.WS}/jobs/${JOB1}`);
-  await jobRow(page, 'jobs', JOB1).waitFor({ state: 'detached', timeout: 30000 });
+  // Archive (Azure's delete of a job) from the job's page: the job leaves the default view.
+  await jobRow(page, 'jobs', JOB1).getByRole('link', { name: JOB1 }).click();
+  await page.waitForURL(`**/ui/jobs/${JOB1}?ws=default`);
+  await page.locator('#job-archive').click();
+  await page.locator('#job-archived').waitFor({ timeout: 30000 });
+  await page.locator('#job-archive').waitFor({ state: 'hidden' });
+  assert.equal((await s.as(alice, 'GET', `${s.WS}/jobs/${JOB1}`)).properties.isArchived, true);
+  await page.locator('#topnav a[data-nav=jobs]').click();
+  await jobRow(page, 'jobs', JOB2).waitFor();
+  assert.equal(await jobRow(page, 'jobs', JOB1).count(), 0, 'an archived job in the default view');
   await page.getByLabel('Show', { exact: true }).selectOption('archived');
   await jobRow(page, 'jobs', JOB1).waitFor();
   assert.equal(await jobRow(page, 'jobs', JOB2).count(), 0);
@@ -204,6 +212,8 @@ test('a Reader sees a running job and its log but no Cancel; the CLI cancels it'
   assert.equal(await bob.locator('#job-cancel').isVisible(), false, 'Cancel offered to a Reader');
   s.chub(['job', 'cancel', '--name', JOB3], alice);
   await statuses(`${JOB3} Canceled for bob`, headStatus(bob), 'Canceled', 90000);
+  await bob.locator('#job-download').waitFor();
+  assert.equal(await bob.locator('#job-archive').isVisible(), false, 'Archive offered to a Reader');
   assert.deepEqual(bob.errors, []);
   await bob.context().close();
 });

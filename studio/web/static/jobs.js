@@ -248,7 +248,16 @@ function renderJob(name) {
     cancel.disabled = false;
   });
   const download = h('a', { class: 'btn', id: 'job-download', hidden: true, href: arm(jobPath(name) + '/outputs'), download: name + '-outputs.tar.gz' }, '⤓ Download outputs');
-  const actions = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Job actions' }, refresh, cancel, download);
+  // Archive is Azure's delete of a job: the record stays (Archived view), its logs and outputs too.
+  const archive = h('button', { type: 'button', class: 'btn', id: 'job-archive', hidden: true }, 'Archive');
+  archive.addEventListener('click', async () => {
+    archive.disabled = true;
+    showError(slot, null);
+    try { await api('DELETE', arm(jobPath(name))); } catch (e) { showError(slot, e); }
+    await load();
+    archive.disabled = false;
+  });
+  const actions = h('div', { class: 'toolbar', role: 'toolbar', 'aria-label': 'Job actions' }, refresh, cancel, download, archive);
   const logs = jobLogs(name);
 
   function drawHead() {
@@ -257,6 +266,7 @@ function renderJob(name) {
       p.displayName && p.displayName !== name ? h('span', { class: 'muted head-sub' }, p.displayName) : null);
     cancel.hidden = !j || !jobActive(j) || st.perms['jobs/cancel/action'] === false || jobStatus(j) === 'CancelRequested';
     download.hidden = !j || jobActive(j);
+    archive.hidden = !j || jobActive(j) || jprops(j).isArchived || st.perms['jobs/delete'] === false;
     tick();
   }
   function tick() {
@@ -295,7 +305,7 @@ function renderJob(name) {
           row('Description', p.description),
           row('Tags', kv(p.tags)),
           row('Properties', kv(p.properties)),
-          p.isArchived ? row('Archived', 'yes') : null)),
+          p.isArchived ? row('Archived', 'yes', 'job-archived') : null)),
         h('div', {},
           h('section', { class: 'card' }, h('h2', {}, 'Command'), h('pre', { class: 'code-block', id: 'job-command' }, p.command || ''),
             env.length ? h('div', {}, h('h3', {}, 'Environment variables'), h('dl', { class: 'props props-tight' }, env.flatMap(([k, v]) => row(k, h('span', { class: 'mono' }, v))))) : null),
