@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,8 +169,10 @@ func TestJobsQueueFourAtATime(t *testing.T) {
 			count := map[chub.JobStatus]int{}
 			ended = 0
 			var all []jobResource
-			for _, n := range names {
-				j := a.get(n)
+			for _, j := range a.list(inst) { // one read, a consistent view (GETs one by one mix moments)
+				if !slices.Contains(names, j.Name) {
+					continue
+				}
 				all = append(all, j)
 				count[j.Properties.Status]++
 				if j.Properties.Status.Terminal() {
