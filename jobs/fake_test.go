@@ -250,14 +250,15 @@ func (a *fakeAgent) state(id, job string) string {
 
 // fakeRuntime is an in-memory chub.Runtime and chub.JobPlacer.
 type fakeRuntime struct {
-	mu     sync.Mutex
-	phase  map[string]chub.Phase
-	placed map[string]int // job -> pid
-	killed map[string]int // job -> kills
+	mu      sync.Mutex
+	phase   map[string]chub.Phase
+	started map[string]time.Time
+	placed  map[string]int // job -> pid
+	killed  map[string]int // job -> kills
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{phase: map[string]chub.Phase{}, placed: map[string]int{}, killed: map[string]int{}}
+	return &fakeRuntime{phase: map[string]chub.Phase{}, started: map[string]time.Time{}, placed: map[string]int{}, killed: map[string]int{}}
 }
 
 func (f *fakeRuntime) set(id string, p chub.Phase) {
@@ -282,7 +283,7 @@ func (f *fakeRuntime) Inspect(_ context.Context, id string) (chub.InstanceStatus
 	if p == "" {
 		p = chub.PhaseAbsent
 	}
-	return chub.InstanceStatus{Phase: p}, nil
+	return chub.InstanceStatus{Phase: p, StartedAt: f.started[id]}, nil
 }
 func (f *fakeRuntime) PlaceJob(_ context.Context, id, job string, pid int) error {
 	f.mu.Lock()

@@ -441,6 +441,23 @@ func TestInstanceStoppedOrGone(t *testing.T) {
 		t.Errorf("error %+v; want InstanceRestarted", got.Error)
 	}
 
+	// Killed and started again before a pass saw it stopped: the new
+	// agent reports the job ended without an exit code.
+	again := f.submit(c, "again", nil)
+	f.pass(c)
+	f.wantStatus(again, chub.JobRunning)
+	f.agent.write(c.ID, again.ID, jobproto.StreamStdout, "started\n")
+	f.clock.add(time.Second)
+	f.rt.mu.Lock()
+	f.rt.started[c.ID] = f.clock.now()
+	f.rt.mu.Unlock()
+	f.agent.exit(c.ID, again.ID, -1, "the instance stopped before the job ended", false)
+	f.pass(c)
+	got = f.wantStatus(again, chub.JobFailed)
+	if got.Error == nil || got.Error.Code != "InstanceRestarted" || got.Error.Message != "instance box restarted while the job ran" || got.Artifacts.StdoutBytes != 8 {
+		t.Errorf("job under a restart: error %+v artifacts %+v; want InstanceRestarted and its log kept", got.Error, got.Artifacts)
+	}
+
 	// Deleted: what is left fails with the reason.
 	late := f.submit(c, "late", nil)
 	cur, err := f.store.GetComputeByID(ctx, c.ID)

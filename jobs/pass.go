@@ -24,10 +24,12 @@ func instanceName(j *chub.Job) string {
 type view struct {
 	comp     *chub.Compute
 	name     string
-	alive    bool                       // the instance runs and its agent answers
-	canStart bool                       // and it is meant to keep running: queued jobs may start
-	mu       sync.Mutex                 // guards agent and ended (jobs are started and finished together)
-	agent    map[string]jobproto.Status // what the agent has, by job id
+	alive    bool // the instance runs and its agent answers
+	canStart bool // and it is meant to keep running: queued jobs may start
+	// startedAt is when the instance last started (zero: not known).
+	startedAt time.Time
+	mu        sync.Mutex                 // guards agent and ended (jobs are started and finished together)
+	agent     map[string]jobproto.Status // what the agent has, by job id
 	// ended says a job ended during the pass.
 	ended bool
 }
@@ -112,6 +114,7 @@ func (c *Controller) pass(ctx context.Context, computeID string) (again bool, er
 	if err != nil {
 		return false, fmt.Errorf("inspect instance %s: %w", comp.Name, err)
 	}
+	v.startedAt = st.StartedAt
 	switch st.Phase {
 	case chub.PhaseRunning:
 		if v.agent, err = c.agentJobs(ctx, computeID); err != nil {
@@ -661,6 +664,12 @@ func outcome(j *chub.Job, as jobproto.Status) (chub.JobStatus, *chub.ErrorDetail
 func (c *Controller) finalizing(ctx context.Context, v *view, j *chub.Job, as jobproto.Status) (holds bool, fin finishWork, changed bool, err error) {
 	if j.Status == chub.JobRunning {
 		_, e := outcome(j, as)
+		if as.ExitCode == nil && j.StartTime != nil && v.startedAt.After(*j.StartTime) {
+			// The instance restarted under the job (killed, then started
+			// again before a pass saw it stopped): its new agent found the
+			// job ended without an exit code.
+			e = &chub.ErrorDetail{Code: codeRestarted, Message: fmt.Sprintf("instance %s restarted while the job ran", v.name)}
+		}
 		ok, err := c.write(ctx, j, chub.JobRunning, func(n *chub.Job) {
 			n.Status, n.ExitCode, n.Error, n.Message = chub.JobFinalizing, as.ExitCode, e, "keeping its logs and outputs"
 		})
