@@ -188,6 +188,58 @@ print("data", open("data/params.txt").read().strip())
 		}
 	})
 
+	t.Run("environment", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		// An environment of the instance's own image (the runtime's default).
+		if code, _, data := a.call("PUT", "/environments/own/versions/1", "", map[string]any{"properties": map[string]any{"osType": "Linux"}}); code != http.StatusCreated {
+			t.Fatalf("PUT environments/own/versions/1: %d %s; want 201", code, data)
+		}
+		job := commandJob(inst, "echo in-env")
+		job["environmentId"] = "azureml:own:1"
+		j := a.submit("env-1", job)
+		if want := wsPath + "/environments/own/versions/1"; !strings.EqualFold(j.Properties.EnvironmentID, want) {
+			t.Errorf("environmentId azureml:own:1 stored as %q; want %q", j.Properties.EnvironmentID, want)
+		}
+		if j = a.waitEnd("env-1", 60*time.Second); j.Properties.Status != chub.JobCompleted || a.logs("env-1", "stdout") != "in-env\n" {
+			t.Errorf("job in the instance's own environment: %s", j)
+		}
+		job["environmentId"] = "azureml:missing:1"
+		if code, data := a.trySubmit("env-2", job); code != http.StatusBadRequest || decodeError(data).Error.Target == "" {
+			t.Errorf("job naming a missing environment: %d %s; want 400 with a target", code, data)
+		}
+	})
+
+	t.Run("refused bodies", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		for _, tc := range []struct {
+			what string
+			set  func(map[string]any)
+		}{
+			{"a uri_folder input", func(j map[string]any) {
+				j["inputs"] = map[string]any{"data": map[string]any{"jobInputType": "uri_folder", "uri": "azureml://datastores/x/paths/y"}}
+			}},
+			{"distribution", func(j map[string]any) {
+				j["distribution"] = map[string]any{"distributionType": "PyTorch", "processCountPerInstance": 2}
+			}},
+			{"a Sweep job", func(j map[string]any) { j["jobType"] = "Sweep" }},
+			{"an undeclared input in the command", func(j map[string]any) { j["command"] = "echo ${{inputs.nope}}" }},
+			{"an unknown property", func(j map[string]any) { j["notAField"] = true }},
+			{"a compute that does not exist", func(j map[string]any) { j["computeId"] = computeARM("no-such-instance") }},
+			{"a zero timeout", func(j map[string]any) { j["limits"] = map[string]any{"jobLimitsType": "Command", "timeout": "PT0S"} }},
+			{"no command", func(j map[string]any) { delete(j, "command") }},
+		} {
+			job := commandJob(inst, "echo refused")
+			tc.set(job)
+			code, data := a.trySubmit("refused", job)
+			if e := decodeError(data).Error; code != http.StatusBadRequest || e.Code == "" || e.Message == "" {
+				t.Errorf("a job with %s: %d %s; want 400 with Azure's error envelope", tc.what, code, data)
+			}
+		}
+		if code, _, _ := a.call("GET", "/jobs/refused", "", nil); code != http.StatusNotFound {
+			t.Errorf("GET a job every submit of which was refused: %d; want 404", code)
+		}
+	})
+
 	t.Run("archive", func(t *testing.T) {
 		a := newJobAPI(t, s, s.token())
 		code, h, data := a.call("DELETE", "/jobs/train-2", "", nil)
