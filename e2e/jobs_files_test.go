@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -115,7 +119,7 @@ func TestJobsLogsOutputsCodeAndPackages(t *testing.T) {
 
 	t.Run("outputs", func(t *testing.T) {
 		a := newJobAPI(t, s, s.token())
-		job := commandJob(inst, `echo w42 > ${{outputs.model}}/weights.txt && echo '{"acc": 0.9}' > ./outputs/metrics.json`)
+		job := commandJob(inst, `echo w42 > ${{outputs.model}}/weights.txt && echo '{"acc": 0.9}' > ./outputs/metrics.json && ln -s /etc/passwd ./outputs/passwd-link && mkfifo ./outputs/fifo`)
 		job["outputs"] = map[string]any{"model": map[string]any{"jobOutputType": "uri_folder"}}
 		a.submit("outs", job)
 		j := a.waitEnd("outs", 60*time.Second)
@@ -126,6 +130,64 @@ func TestJobsLogsOutputsCodeAndPackages(t *testing.T) {
 			t.Errorf("outputs in the job: %v; want model as uri_folder", j.Properties.Outputs)
 		}
 		checkOutputs(t, a, "outs")
+		// Only regular files and folders are kept: never a link (the server
+		// follows nothing an instance wrote) nor a FIFO.
+		_, data := a.outputs("outs", "")
+		for name, typ := range tarEntries(t, data) {
+			if typ != tar.TypeReg && typ != tar.TypeDir {
+				t.Errorf("the outputs hold %s of tar type %q; want only regular files and folders", name, typ)
+			}
+			if strings.Contains(name, "passwd") && typ == tar.TypeReg {
+				t.Errorf("the outputs hold %s as a regular file: a link was followed", name)
+			}
+		}
+	})
+
+	t.Run("code uploads refused", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		start := func(name string) string {
+			code, _, data := a.call("POST", "/codes/"+name+"/versions/1/startPendingUpload", "", map[string]any{"pendingUploadType": "TemporaryBlobReference"})
+			var p struct {
+				BlobReferenceForConsumption struct {
+					Credential struct{ SASURI string }
+				}
+			}
+			if json.Unmarshal(data, &p); code != http.StatusOK || p.BlobReferenceForConsumption.Credential.SASURI == "" {
+				t.Fatalf("startPendingUpload: %d %s", code, data)
+			}
+			return p.BlobReferenceForConsumption.Credential.SASURI
+		}
+		anon := &jobAPI{t: t, s: s, hc: a.hc}
+		put := func(u string, body []byte) (int, string) {
+			resp := anon.request("PUT", u, "", body, http.Header{"X-Ms-Blob-Type": {"BlockBlob"}})
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			return resp.StatusCode, string(data)
+		}
+		var evil bytes.Buffer
+		gz := gzip.NewWriter(&evil)
+		tw := tar.NewWriter(gz)
+		tw.WriteHeader(&tar.Header{Name: "../escape.py", Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+		tw.Write([]byte("x\n"))
+		tw.Close()
+		gz.Close()
+		u := start("evil")
+		if code, body := put(u, evil.Bytes()); code != http.StatusBadRequest || decodeError([]byte(body)).Error.Code != "InvalidCodeArchive" {
+			t.Errorf("upload of a tarball with ../escape.py: %d %s; want 400 InvalidCodeArchive", code, body)
+		}
+		u = start("twice")
+		if code, body := put(strings.SplitN(u, "?", 2)[0], tarGz(t, map[string]string{"a.py": "1\n"})); code < 400 || code >= 500 {
+			t.Errorf("upload without the signature: %d %s; want a 4xx", code, body)
+		}
+		if code, body := put(u+"x", tarGz(t, map[string]string{"a.py": "1\n"})); code < 400 || code >= 500 {
+			t.Errorf("upload with a wrong signature: %d %s; want a 4xx", code, body)
+		}
+		if code, body := put(u, tarGz(t, map[string]string{"a.py": "1\n"})); code != http.StatusCreated {
+			t.Fatalf("upload: %d %s; want 201", code, body)
+		}
+		if code, body := put(u, tarGz(t, map[string]string{"b.py": "2\n"})); code != http.StatusConflict {
+			t.Errorf("a second upload to the same URL: %d %s; want 409", code, body)
+		}
 	})
 
 	t.Run("code snapshot with inputs", func(t *testing.T) {
@@ -296,5 +358,26 @@ func checkOutputs(t *testing.T, a *jobAPI, name string) {
 	}
 	if files := untarGz(t, data); len(files) != 1 || files["outputs/model/weights.txt"] != "w42\n" {
 		t.Errorf("outputs of %s, name=model: %q; want only outputs/model/weights.txt", name, files)
+	}
+}
+
+// tarEntries lists a tar.gz's entries with their types.
+func tarEntries(t *testing.T, data []byte) map[string]byte {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("not gzip: %v", err)
+	}
+	tr := tar.NewReader(gz)
+	out := map[string]byte{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("not a tarball: %v", err)
+		}
+		out[h.Name] = h.Typeflag
 	}
 }
