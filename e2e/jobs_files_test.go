@@ -330,6 +330,24 @@ print("data", open("data/params.txt").read().strip())
 		}
 	})
 
+	t.Run("a huge log is kept bounded", func(t *testing.T) {
+		a := newJobAPI(t, s, s.token())
+		// 70 MiB on stdout: over the artifact store's 64 MiB bound of a log.
+		a.submit("huge", commandJob(inst, "head -c 73400320 /dev/zero | tr '\\0' a; echo tail-err >&2"))
+		j := a.waitEnd("huge", 120*time.Second)
+		if j.Properties.Status != chub.JobCompleted {
+			t.Fatalf("job printing 70 MiB: %s; want Completed", j)
+		}
+		code, _, data := a.call("GET", "/jobs/huge/logs", "stream=stdout", nil)
+		if code != http.StatusOK || len(data) == 0 || len(data) > 64<<20 || strings.Trim(string(data), "a") != "" {
+			t.Errorf("kept stdout of a 70 MiB log: %d, %d bytes; want at most 64 MiB of it", code, len(data))
+		}
+		t.Logf("kept %d bytes of the 73400320 the job printed", len(data))
+		if got := a.logs("huge", "stderr"); got != "tail-err\n" {
+			t.Errorf("kept stderr beside a huge stdout: %q", got)
+		}
+	})
+
 	t.Run("kept after the instance stops", func(t *testing.T) {
 		a := newJobAPI(t, s, s.token())
 		act(t, c, inst, chub.OpStop)
