@@ -43,6 +43,9 @@ type Config struct {
 	BusyJobs func(ctx context.Context, computeID string) (int, error)
 	// JobWait is how often a stop waiting for jobs looks again (default 1s).
 	JobWait time.Duration
+	// Converged, when set, is told each time an instance reaches a state
+	// (written to the store): the job queues start what waited for it.
+	Converged func(computeID string, state chub.State)
 }
 
 // Reconciler converges instances.
@@ -341,6 +344,9 @@ func (r *Reconciler) settle(ctx context.Context, c *chub.Compute, state chub.Sta
 		return chub.ErrorKind(err) == chub.KindConflict, ignoreConflict(err)
 	}
 	r.log.Info("compute converged", "compute", c.Name, "state", state)
+	if r.cfg.Converged != nil {
+		r.cfg.Converged(c.ID, state)
+	}
 	if state == chub.StateRunning {
 		return r.observe(ctx, c)
 	}

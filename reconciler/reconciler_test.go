@@ -293,8 +293,19 @@ func TestStopWaitsForJobs(t *testing.T) {
 		return busy, nil
 	}
 	f.rec.cfg.JobWait = 10 * time.Millisecond
+	var converged []chub.State
+	f.rec.cfg.Converged = func(_ string, s chub.State) {
+		mu.Lock()
+		defer mu.Unlock()
+		converged = append(converged, s)
+	}
 	c := f.create(t, "worker")
 	f.converge(t, c.ID)
+	mu.Lock()
+	if len(converged) != 1 || converged[0] != chub.StateRunning {
+		t.Errorf("Converged calls after the create: %v; want [Running]", converged)
+	}
+	mu.Unlock()
 	if _, _, err := f.life.Act(ctx, f.user, f.scope, "worker", chub.OpStop); err != nil {
 		t.Fatal(err)
 	}
@@ -326,5 +337,10 @@ func TestStopWaitsForJobs(t *testing.T) {
 	}
 	if st, _ := f.rt.Inspect(ctx, c.ID); st.Phase != chub.PhaseStopped {
 		t.Fatalf("after the stop: runtime phase %s; want Stopped", st.Phase)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(converged) != 2 || converged[1] != chub.StateStopped {
+		t.Errorf("Converged calls: %v; want [Running Stopped]", converged)
 	}
 }

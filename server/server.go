@@ -180,7 +180,12 @@ func Run(ctx context.Context, cfg Config) error {
 	jobCtl := jobs.New(jobs.Config{Store: store, Runtime: rt, Agents: agents, Artifacts: arts, Catalog: catalogFn, Logger: log,
 		WakeInstance: func(id string) { rec.Wake(id) }})
 	rec = reconciler.New(reconciler.Config{Store: store, Runtime: rt, Catalog: catalogFn, Logger: log, Resync: cfg.Resync, StopGrace: cfg.StopGrace,
-		Observe: agents.Observe, BusyJobs: jobCtl.BusyJobs})
+		Observe: agents.Observe, BusyJobs: jobCtl.BusyJobs,
+		Converged: func(id string, st chub.State) {
+			if st == chub.StateRunning {
+				jobCtl.Wake(id) // jobs queued while it was stopped
+			}
+		}})
 	life := &lifecycle.Service{Store: store, Catalog: catalogFn, Region: cfg.Region, Wake: rec.Wake, CheckSize: checkSize, CheckImage: checkImage,
 		CancelJobs: jobCtl.CancelAll}
 	life.Wake = func(id string) { rec.Wake(id); sshGate.Wake(id) }
