@@ -343,6 +343,9 @@ print("data", open("data/params.txt").read().strip())
 			t.Errorf("kept stdout of a 70 MiB log: %d, %d bytes; want at most 64 MiB of it", code, len(data))
 		}
 		t.Logf("kept %d bytes of the 73400320 the job printed", len(data))
+		if art := j.Properties.Artifacts; art == nil || !art.Truncated || art.StdoutBytes != int64(len(data)) {
+			t.Errorf("artifacts of the job whose log was cut: %+v; want truncated, stdoutBytes %d", art, len(data))
+		}
 		if got := a.logs("huge", "stderr"); got != "tail-err\n" {
 			t.Errorf("kept stderr beside a huge stdout: %q", got)
 		}

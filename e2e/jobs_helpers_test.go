@@ -73,6 +73,8 @@ type jobResource struct {
 		StartTime     *time.Time `json:"startTime"`
 		EndTime       *time.Time `json:"endTime"`
 		QueuePosition *int       `json:"queuePosition"`
+		// Artifacts is what the server kept of the ended job.
+		Artifacts *chub.JobArtifacts `json:"artifacts"`
 	} `json:"properties"`
 }
 
