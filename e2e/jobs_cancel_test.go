@@ -10,7 +10,8 @@ import (
 
 // TestJobsCancelAndTimeout: a cancel ends a job's whole process tree
 // (background children, a new session, one that ignores SIGTERM, a
-// double-forked daemon) and only it; a timeout ends a job Failed with JobTimeout and the limit.
+// double-forked daemon) and only it; a timeout ends a job Failed with
+// JobTimeout and the limit; the instance's memory limit holds for its jobs.
 func TestJobsCancelAndTimeout(t *testing.T) {
 	s := startServer(t)
 	c := s.client()
@@ -101,6 +102,27 @@ wait`))
 		}
 		if left := pids(t, "^sleep 60$"); left != "" {
 			t.Errorf("the timed-out job's sleep remains:\n%s", left)
+		}
+	})
+
+	t.Run("the instance's memory limit holds for its jobs", func(t *testing.T) {
+		const small = "small1" // Standard_B1ls: 0.5 GiB
+		create(t, c, small, "Standard_B1ls")
+		a := newJobAPI(t, s, s.token())
+		// 1 GiB written, twice the instance's memory.
+		a.submit("hog", commandJob(small, `python3 -c 'b = b"x" * (1 << 30); print(len(b))'`))
+		j := a.waitEnd("hog", 120*time.Second)
+		if j.Properties.Status != chub.JobFailed || j.Properties.ExitCode == nil || *j.Properties.ExitCode == 0 {
+			t.Errorf("job writing 1 GiB on a 0.5 GiB instance: %s; want Failed with a non-zero exit code (killed by the instance's memory limit)", j)
+		}
+		if out := a.logs("hog", "stdout"); out != "" {
+			t.Errorf("the hog printed %q: it got its 1 GiB", out)
+		}
+		if got := state(t, c, small); got != chub.StateRunning {
+			t.Errorf("instance after its job hit the memory limit: %s; want Running", got)
+		}
+		if out := mustRun(t, c, small, "echo alive"); out != "alive\n" {
+			t.Errorf("exec after the job hit the memory limit: %q", out)
 		}
 	})
 }
