@@ -135,12 +135,17 @@ func (c *Client) JobStatus(ctx context.Context, id, job string) (jobproto.Status
 	return c.jobCall(ctx, id, http.MethodGet, job, "", nil)
 }
 
-// ListJobs asks for every job the agent knows (at most MaxJobs).
+// ListJobs asks for every job the agent knows (at most MaxJobs). An agent
+// that does not know the call at all is a chub not-found error.
 func (c *Client) ListJobs(ctx context.Context, id string) ([]jobproto.Status, error) {
 	var raw struct {
 		Jobs []json.RawMessage `json:"jobs"`
 	}
 	if err := c.Do(ctx, id, http.MethodGet, "/v1/jobs", nil, &raw); err != nil {
+		if errors.Is(err, errAgentNotFound) {
+			// An agent older than jobs (the instance started before the server was upgraded).
+			return nil, chub.Errorf(chub.KindNotFound, "AgentWithoutJobs", "", "the instance's agent does not run jobs (it is older than this server): %v", err)
+		}
 		return nil, err
 	}
 	if len(raw.Jobs) > MaxJobs {
