@@ -28,7 +28,7 @@ type fakeAgent struct {
 	slowCancel bool
 	cancels    map[string]int
 	failPut    error
-	failList   error // the agent does not answer
+	failList   error // the agent does not answer (or, not found, knows no jobs)
 	now        func() time.Time
 	// exited is closed and replaced whenever a job exits.
 	exited chan struct{}

@@ -864,3 +864,19 @@ func TestAgentSilent(t *testing.T) {
 	f.pass(c)
 	f.wantStatus(queued, chub.JobRunning)
 }
+
+// TestAgentOlderThanJobs: an instance started before the server knew jobs
+// has an agent without them: queued jobs wait for a restart, saying so.
+func TestAgentOlderThanJobs(t *testing.T) {
+	f := newFixture(t)
+	c := f.instance("box", "Standard_DS1_v2", 0)
+	f.agent.failList = chub.NotFound("", "GET /v1/jobs: 404")
+	j := f.submit(c, "j", nil)
+	f.pass(c)
+	if got := f.wantStatus(j, chub.JobQueued); !strings.Contains(got.Message, "restart") {
+		t.Errorf("message %q; want one asking for a restart", got.Message)
+	}
+	f.agent.failList = nil
+	f.pass(c)
+	f.wantStatus(j, chub.JobRunning)
+}

@@ -117,7 +117,9 @@ func (c *Controller) pass(ctx context.Context, computeID string) (again bool, er
 	v.startedAt = st.StartedAt
 	switch st.Phase {
 	case chub.PhaseRunning:
-		if v.agent, err = c.agentJobs(ctx, computeID); err != nil {
+		if v.agent, err = c.agentJobs(ctx, computeID); chub.IsNotFound(err) {
+			return c.agentTooOld(ctx, v, js)
+		} else if err != nil {
 			return c.unreachable(ctx, v, js, err)
 		}
 		v.alive = true
@@ -310,6 +312,32 @@ func (c *Controller) unreachable(ctx context.Context, v *view, js []*chub.Job, c
 	c.unwatch(v.comp.ID)
 	_, err := c.endAll(ctx, busy, codeUnusable, "instance %s stopped answering while the job ran ("+strings.ReplaceAll(cause.Error(), "%", "%%")+")")
 	return false, err
+}
+
+// agentTooOld handles an instance whose agent predates jobs (it started
+// before the server was upgraded): what held a slot cannot have run there
+// and fails; queued jobs wait for a restart, and say so.
+func (c *Controller) agentTooOld(ctx context.Context, v *view, js []*chub.Job) (bool, error) {
+	c.unwatch(v.comp.ID)
+	again := false
+	for _, j := range js {
+		var changed bool
+		var err error
+		switch {
+		case j.Status == chub.JobCancelRequested:
+			changed, err = c.end(ctx, v, j, chub.JobCanceled, nil, nil)
+		case isBusy(j.Status):
+			changed, err = c.end(ctx, v, j, chub.JobFailed, &chub.ErrorDetail{Code: codeUnusable, Message: fmt.Sprintf(
+				"instance %s runs an agent older than jobs; restart it (chub computetarget restart computeinstance -n %s) and submit the job again", v.name, v.name)}, nil)
+		default:
+			changed, err = c.queue(ctx, j, fmt.Sprintf("waiting for instance %s to restart: it runs an agent older than jobs (chub computetarget restart computeinstance -n %s)", v.name, v.name))
+		}
+		if err != nil {
+			return false, err
+		}
+		again = again || changed
+	}
+	return again, nil
 }
 
 // endAll records every job as ended because its instance is gone: those
