@@ -64,9 +64,9 @@ func TestStopAndDeleteCancelJobs(t *testing.T) {
 	}
 	running()
 	steps := []struct {
-		name       string
-		stop       func() error
-		wantCalls  []string
+		name      string
+		stop      func() error
+		wantCalls []string
 		wantState chub.State
 	}{
 		{"Act stop", func() error { _, _, err := life.Act(ctx, u, scope, "box", chub.OpStop); return err }, nil, chub.StateStopping},
