@@ -76,7 +76,8 @@ type JobsReport struct {
 	// RunningSamples: how many jobs were Running at each sample taken
 	// while some were still waiting (NotStarted or Queued).
 	RunningSamples []int
-	// ActiveSamples: Preparing, Running or Finalizing at those samples.
+	// ActiveSamples: jobs holding a slot (Preparing, Running or
+	// CancelRequested) at those samples; Finalizing ones hold none.
 	ActiveSamples []int
 	// Early is how many of the samples came before any job was Running.
 	Early int
@@ -251,8 +252,9 @@ func RunJobs(ctx context.Context, c *client.Client, o JobsOptions, log io.Writer
 			case chub.JobRunning:
 				running++
 				active++
-			case chub.JobPreparing, chub.JobFinalizing, chub.JobCancelRequested:
+			case chub.JobPreparing, chub.JobCancelRequested:
 				active++
+			case chub.JobFinalizing:
 			default:
 				done++
 			}
@@ -447,7 +449,7 @@ func (r *JobsReport) Markdown() string {
 		amn, amx, aavg := stats(r.ActiveSamples[r.Early:])
 		fmt.Fprintf(&b, "Jobs at once, sampled every %v while some still waited (NotStarted or Queued), from the first job Running on "+
 			"(%d samples; %d earlier ones, before the first job ran, left out): Running min %d, avg %.2f, max %d; "+
-			"Preparing+Running+Finalizing min %d, avg %.2f, max %d (slots: %d).\n\n",
+			"holding a slot (Preparing, Running) min %d, avg %.2f, max %d (slots: %d; a Finalizing job, its logs being kept, holds none).\n\n",
 			o.Sample, len(r.RunningSamples)-r.Early, r.Early, mn, avg, mx, amn, aavg, amx, r.Slots)
 	}
 	if m := r.Mem; m != nil {
