@@ -3,7 +3,6 @@ package chub
 import (
 	"encoding/base64"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -185,31 +184,6 @@ func oneOf(v, target string, allowed ...string) (string, error) {
 }
 
 var imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-var durationRE = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
-
-// ParseISODuration parses the subset of ISO 8601 durations Azure uses
-// (PnDTnHnMnS).
-func ParseISODuration(s string) (time.Duration, error) {
-	m := durationRE.FindStringSubmatch(strings.ToUpper(s))
-	if m == nil || s == "P" || strings.HasSuffix(strings.ToUpper(s), "T") {
-		return 0, fmt.Errorf("%q is not an ISO 8601 duration such as PT120M", s)
-	}
-	var d time.Duration
-	units := []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second}
-	for i, u := range units {
-		if m[i+1] == "" {
-			continue
-		}
-		var n int64
-		// Each part at most a million, and the sum within a Duration.
-		if _, err := fmt.Sscan(m[i+1], &n); err != nil || n > 1e6 || time.Duration(n) > (math.MaxInt64-d)/u {
-			return 0, fmt.Errorf("%q is not an ISO 8601 duration such as PT120M", s)
-		}
-		d += time.Duration(n) * u
-	}
-	return d, nil
-}
 
 // Normalize validates the settings, canonicalizes enum spellings and fills
 // defaults. Every error names the offending field in Target.

@@ -491,7 +491,7 @@ func parseLimits(p *jsonObject) (time.Duration, error) {
 	if err != nil || ts == "" {
 		return 0, err
 	}
-	d, err := parseDuration(ts)
+	d, err := chub.ParseISODuration(ts)
 	if err != nil {
 		return 0, chub.Invalid("InvalidJobTimeout", "properties.limits.timeout", "limits.timeout: %v", err)
 	}

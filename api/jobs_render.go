@@ -105,7 +105,7 @@ func (s *Server) jobJSON(r *http.Request, j *chub.Job, pos map[string]int) jobRe
 	}
 	limits := jobLimitsJSON{JobLimitsType: "Command"}
 	if sp.Timeout > 0 {
-		t := formatDuration(sp.Timeout)
+		t := chub.FormatISODuration(sp.Timeout)
 		limits.Timeout = &t
 	}
 	display := sp.DisplayName

@@ -769,18 +769,6 @@ func TestCodeIsCopied(t *testing.T) {
 	}
 }
 
-func TestISODuration(t *testing.T) {
-	cases := []struct {
-		d    time.Duration
-		want string
-	}{{10 * time.Second, "PT10S"}, {90 * time.Minute, "PT1H30M"}, {26 * time.Hour, "P1DT2H"}, {24 * time.Hour, "P1D"}, {1500 * time.Millisecond, "PT1.5S"}}
-	for _, tc := range cases {
-		if got := isoDuration(tc.d); got != tc.want {
-			t.Errorf("isoDuration(%v) = %q; want %q", tc.d, got, tc.want)
-		}
-	}
-}
-
 func TestRefs(t *testing.T) {
 	if n, v, err := codeRef("/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws/codes/src/versions/2"); err != nil || n != "src" || v != "2" {
 		t.Errorf("codeRef: %q %q %v; want src 2", n, v, err)

@@ -667,7 +667,7 @@ func outcome(j *chub.Job, as jobproto.Status) (chub.JobStatus, *chub.ErrorDetail
 	switch {
 	case timedOut:
 		return chub.JobFailed, &chub.ErrorDetail{Code: codeTimeout, Message: fmt.Sprintf(
-			"the job ran longer than its limit of %s (%s) and was ended", isoDuration(j.Spec.Timeout), limit)}
+			"the job ran longer than its limit of %s (%s) and was ended", chub.FormatISODuration(j.Spec.Timeout), limit)}
 	case as.Canceled:
 		return chub.JobFailed, &chub.ErrorDetail{Code: codeFailed, Message: "the job was ended from inside the instance"}
 	case as.ExitCode == nil:
@@ -855,38 +855,4 @@ func (c *Controller) forgetStrays(ctx context.Context, v *view, active []*chub.J
 		c.log.Info("job ended: removing it from its instance", "job", j.Name, "instance", v.name)
 		c.cleanup(ctx, v, j)
 	}
-}
-
-// isoDuration writes d as ISO 8601 (PT1H30M, P1DT2H, PT10S).
-func isoDuration(d time.Duration) string {
-	if d <= 0 {
-		return "PT0S"
-	}
-	var b strings.Builder
-	b.WriteString("P")
-	if days := d / (24 * time.Hour); days > 0 {
-		fmt.Fprintf(&b, "%dD", days)
-		d -= days * 24 * time.Hour
-	}
-	if d == 0 {
-		return b.String()
-	}
-	b.WriteString("T")
-	if h := d / time.Hour; h > 0 {
-		fmt.Fprintf(&b, "%dH", h)
-		d -= h * time.Hour
-	}
-	if m := d / time.Minute; m > 0 {
-		fmt.Fprintf(&b, "%dM", m)
-		d -= m * time.Minute
-	}
-	if d > 0 {
-		s := d.Seconds()
-		if d%time.Second == 0 {
-			fmt.Fprintf(&b, "%dS", int64(s))
-		} else {
-			fmt.Fprintf(&b, "%gS", s)
-		}
-	}
-	return b.String()
 }

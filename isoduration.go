@@ -1,4 +1,4 @@
-package api
+package chub
 
 import (
 	"fmt"
@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// maxParsedDuration bounds what parseDuration returns (any limit a caller
+// maxISODuration bounds what ParseISODuration returns (any limit a caller
 // checks is far below it), so that no sum overflows.
-const maxParsedDuration = 100 * 365 * 24 * time.Hour
+const maxISODuration = 100 * 365 * 24 * time.Hour
 
-// parseDuration parses an ISO 8601 duration as Azure's TimeSpan values are
+// ParseISODuration parses an ISO 8601 duration as Azure's TimeSpan values are
 // sent: P[nW][nD][T[nH][nM][n[.f]S]], e.g. PT10S, PT1H30M, P1D, P1DT12H,
 // PT0.5S. Years and months have no fixed length and are refused, as are
 // signs, empty parts ("P", "PT") and values over 100 years.
-func parseDuration(s string) (time.Duration, error) {
+func ParseISODuration(s string) (time.Duration, error) {
 	bad := func(why string) error {
 		return fmt.Errorf("%q is not an ISO 8601 duration such as PT30M, PT1H30M or P1D: %s", s, why)
 	}
@@ -85,11 +85,11 @@ func parseDuration(s string) (time.Duration, error) {
 			}
 		}
 		order += string(unit)
-		d, err := scaled(num, scale, unit == 'S' && inTime)
+		d, err := isoScaled(num, scale, unit == 'S' && inTime)
 		if err != nil {
 			return 0, bad(err.Error())
 		}
-		if total += d; total > maxParsedDuration {
+		if total += d; total > maxISODuration {
 			return 0, fmt.Errorf("%q is longer than 100 years", s)
 		}
 		any = true
@@ -107,8 +107,8 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 // scaled is num (digits, with a fraction only when fraction is allowed)
-// times scale, bounded by maxParsedDuration.
-func scaled(num string, scale time.Duration, fraction bool) (time.Duration, error) {
+// times scale, bounded by maxISODuration.
+func isoScaled(num string, scale time.Duration, fraction bool) (time.Duration, error) {
 	whole, frac, hasFrac := strings.Cut(num, ".")
 	if whole == "" || strings.Contains(frac, ".") || hasFrac && frac == "" {
 		return 0, fmt.Errorf("%q is not a number", num)
@@ -120,7 +120,7 @@ func scaled(num string, scale time.Duration, fraction bool) (time.Duration, erro
 		return 0, fmt.Errorf("%s has more than 9 decimals (nanoseconds)", num)
 	}
 	w, err := strconv.ParseUint(whole, 10, 63)
-	if err != nil || time.Duration(w) > maxParsedDuration/scale {
+	if err != nil || time.Duration(w) > maxISODuration/scale {
 		return 0, fmt.Errorf("%s is too large", num)
 	}
 	d := time.Duration(w) * scale
@@ -131,9 +131,9 @@ func scaled(num string, scale time.Duration, fraction bool) (time.Duration, erro
 	return d, nil
 }
 
-// formatDuration writes d as an ISO 8601 duration (the inverse of
-// parseDuration): P1D, PT1H30M, PT10S, PT0.5S; 0 is PT0S.
-func formatDuration(d time.Duration) string {
+// FormatISODuration writes d as an ISO 8601 duration (the inverse of
+// ParseISODuration): P1D, PT1H30M, PT10S, PT0.5S; 0 is PT0S.
+func FormatISODuration(d time.Duration) string {
 	if d <= 0 {
 		return "PT0S"
 	}

@@ -1,4 +1,4 @@
-package api
+package chub
 
 import (
 	"testing"
@@ -22,15 +22,15 @@ func TestParseDuration(t *testing.T) {
 		{"P0D", 0},
 		{"PT1M30.000000001S", 90*time.Second + 1},
 	} {
-		got, err := parseDuration(c.in)
+		got, err := ParseISODuration(c.in)
 		if err != nil || got != c.want {
-			t.Errorf("parseDuration(%q) = %v, %v; want %v", c.in, got, err, c.want)
+			t.Errorf("ParseISODuration(%q) = %v, %v; want %v", c.in, got, err, c.want)
 		}
 	}
 	for _, in := range []string{"", "P", "PT", "1h", "T1H", "P1H", "PT1D", "P1Y", "P1M", "PT1H1H", "PT1M1H", "P1DT", "PT-1S", "-PT1S",
 		"PT1.5M", "PT.5S", "PT1.S", "PT1.2.3S", "PT1.0000000001S", "P99999999999999999999D", "P40000W", "PTS", "P1D2W", "PT1HX", "P1DD"} {
-		if d, err := parseDuration(in); err == nil {
-			t.Errorf("parseDuration(%q) = %v; want an error", in, d)
+		if d, err := ParseISODuration(in); err == nil {
+			t.Errorf("ParseISODuration(%q) = %v; want an error", in, d)
 		}
 	}
 }
@@ -40,8 +40,8 @@ func TestFormatDuration(t *testing.T) {
 		0: "PT0S", 10 * time.Second: "PT10S", 90 * time.Minute: "PT1H30M", 24 * time.Hour: "P1D",
 		36*time.Hour + time.Second: "P1DT12H1S", 1500 * time.Millisecond: "PT1.5S",
 	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %s; want %s", d, got, want)
+		if got := FormatISODuration(d); got != want {
+			t.Errorf("FormatISODuration(%v) = %s; want %s", d, got, want)
 		}
 	}
 }
@@ -53,16 +53,16 @@ func FuzzParseDuration(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := parseDuration(s)
+		d, err := ParseISODuration(s)
 		if err != nil {
 			return
 		}
-		if d < 0 || d > maxParsedDuration {
-			t.Fatalf("parseDuration(%q) = %v: out of bounds", s, d)
+		if d < 0 || d > maxISODuration {
+			t.Fatalf("ParseISODuration(%q) = %v: out of bounds", s, d)
 		}
-		back, err := parseDuration(formatDuration(d))
+		back, err := ParseISODuration(FormatISODuration(d))
 		if err != nil || back != d {
-			t.Fatalf("parseDuration(%q) = %v, formatted %q, parsed back %v, %v", s, d, formatDuration(d), back, err)
+			t.Fatalf("ParseISODuration(%q) = %v, formatted %q, parsed back %v, %v", s, d, FormatISODuration(d), back, err)
 		}
 	})
 }
