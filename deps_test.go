@@ -26,6 +26,12 @@ func TestDependencyDirection(t *testing.T) {
 		"/lifecycle":     {"/runtime/", "/sqlite", "/api", "/reconciler", "/server", "/cli"},
 		"/sqlite":        {"/runtime/", "/api", "/reconciler", "/lifecycle", "/server", "/cli"},
 		"/client":        {"/server", "/api", "/sqlite", "/reconciler", "/lifecycle", "/runtime/", "/agent", "/cli"},
+		// The job controller meets runtimes and stores only through the
+		// domain; the wire format and the work queue depend on nothing of ours.
+		"/jobs":      {"/runtime/", "/sqlite", "/api", "/reconciler", "/lifecycle", "/server", "/cli", "/client"},
+		"/jobproto":  {"/"},
+		"/workqueue": {"/"},
+		"/artifacts": {"/runtime/", "/sqlite", "/api", "/reconciler", "/lifecycle", "/server", "/cli", "/client", "/agent", "/jobs"},
 		// The SSH gateway meets the store and the agent only through the domain and its own small interfaces.
 		"/gateway/sshgate": {"/server", "/api", "/sqlite", "/reconciler", "/lifecycle", "/runtime/", "/agent", "/cli", "/client"},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/computehub/chub/agentclient"
 	"github.com/computehub/chub/artifacts"
 	"github.com/computehub/chub/jobproto"
+	"github.com/computehub/chub/workqueue"
 )
 
 // Config wires the controller.
@@ -87,7 +88,7 @@ type Controller struct {
 	log    *slog.Logger
 	agent  agentAPI
 	placer chub.JobPlacer // nil when the runtime cannot contain jobs
-	q      *queue
+	q      *workqueue.Queue
 
 	mu        sync.Mutex // guards the fields below
 	retries   map[string]int
@@ -108,7 +109,7 @@ func New(cfg Config) *Controller {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Controller{cfg: cfg, log: cfg.Logger, q: newQueue(),
+	c := &Controller{cfg: cfg, log: cfg.Logger, q: workqueue.New(),
 		retries: map[string]int{}, unhealthy: map[string]time.Time{}, watchers: map[string]*watcher{},
 		changed: make(chan struct{})}
 	if cfg.Agents != nil {
@@ -135,12 +136,12 @@ func (c *Controller) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for {
-				id, ok := c.q.get()
+				id, ok := c.q.Get()
 				if !ok {
 					return
 				}
 				c.handle(ctx, id)
-				c.q.done(id)
+				c.q.Done(id)
 			}
 		}()
 	}
@@ -150,7 +151,7 @@ func (c *Controller) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			c.q.close()
+			c.q.Close()
 			wg.Wait()
 			c.mu.Lock()
 			for id, w := range c.watchers {
@@ -178,7 +179,7 @@ func (c *Controller) resyncAll(ctx context.Context) {
 	for _, j := range js {
 		if !seen[j.ComputeID] {
 			seen[j.ComputeID] = true
-			c.q.add(j.ComputeID)
+			c.q.Add(j.ComputeID)
 		}
 	}
 }
@@ -186,7 +187,7 @@ func (c *Controller) resyncAll(ctx context.Context) {
 // Wake asks for the queue of instance computeID to be looked at now.
 func (c *Controller) Wake(computeID string) {
 	if computeID != "" {
-		c.q.add(computeID)
+		c.q.Add(computeID)
 	}
 }
 
@@ -204,14 +205,14 @@ func (c *Controller) handle(ctx context.Context, id string) {
 		c.mu.Unlock()
 		backoff := min(time.Duration(1<<min(n, 6))*100*time.Millisecond, 10*time.Second)
 		c.log.Warn("job queue pass failed; will retry", "instance", id, "attempt", n, "in", backoff, "err", err)
-		time.AfterFunc(backoff, func() { c.q.add(id) })
+		time.AfterFunc(backoff, func() { c.q.Add(id) })
 		return
 	}
 	c.mu.Lock()
 	delete(c.retries, id)
 	c.mu.Unlock()
 	if again {
-		c.q.add(id)
+		c.q.Add(id)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/computehub/chub"
 	"github.com/computehub/chub/lifecycle"
+	"github.com/computehub/chub/workqueue"
 )
 
 // Config configures a Reconciler.
@@ -51,7 +52,7 @@ type Config struct {
 // Reconciler converges instances.
 type Reconciler struct {
 	cfg Config
-	q   *queue
+	q   *workqueue.Queue
 	log *slog.Logger
 
 	mu      sync.Mutex // guards retries
@@ -81,11 +82,11 @@ func New(cfg Config) *Reconciler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Reconciler{cfg: cfg, q: newQueue(), log: cfg.Logger, retries: map[string]int{}}
+	return &Reconciler{cfg: cfg, q: workqueue.New(), log: cfg.Logger, retries: map[string]int{}}
 }
 
 // Wake asks for the instance to be reconciled soon.
-func (r *Reconciler) Wake(id string) { r.q.add(id) }
+func (r *Reconciler) Wake(id string) { r.q.Add(id) }
 
 // Run reconciles until ctx ends: first every instance and every orphan the
 // runtime holds, then whatever is woken, and everything again each Resync.
@@ -96,12 +97,12 @@ func (r *Reconciler) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for {
-				id, ok := r.q.get()
+				id, ok := r.q.Get()
 				if !ok {
 					return
 				}
 				r.handle(ctx, id)
-				r.q.done(id)
+				r.q.Done(id)
 			}
 		}()
 	}
@@ -111,7 +112,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			r.q.close()
+			r.q.Close()
 			wg.Wait()
 			return
 		case <-t.C:
@@ -129,7 +130,7 @@ func (r *Reconciler) resyncAll(ctx context.Context) {
 		return
 	}
 	for _, c := range cs {
-		r.q.add(c.ID)
+		r.q.Add(c.ID)
 	}
 	ids, err := r.cfg.Runtime.List(ctx)
 	if err != nil {
@@ -137,7 +138,7 @@ func (r *Reconciler) resyncAll(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		r.q.add(id)
+		r.q.Add(id)
 	}
 }
 
@@ -153,14 +154,14 @@ func (r *Reconciler) handle(ctx context.Context, id string) {
 		r.mu.Unlock()
 		backoff := min(time.Duration(1<<min(n, 6))*100*time.Millisecond, 10*time.Second)
 		r.log.Warn("reconcile failed; will retry", "instance", id, "attempt", n, "in", backoff, "err", err)
-		time.AfterFunc(backoff, func() { r.q.add(id) })
+		time.AfterFunc(backoff, func() { r.q.Add(id) })
 		return
 	}
 	r.mu.Lock()
 	delete(r.retries, id)
 	r.mu.Unlock()
 	if again {
-		r.q.add(id)
+		r.q.Add(id)
 	}
 }
 

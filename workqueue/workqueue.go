@@ -1,10 +1,13 @@
-package reconciler
+// Package workqueue hands out keys (instance ids) to a pool of workers: a
+// key added many times is handed out once, never to two workers at the
+// same time, and a key added while a worker has it is handed out again
+// when that worker is done. The reconciler and the job controller use it.
+package workqueue
 
 import "sync"
 
-// queue hands out instance ids to workers: an id queued many times is
-// handed out once, and never to two workers at the same time.
-type queue struct {
+// Queue hands out keys to workers; the zero value is not usable (New).
+type Queue struct {
 	mu      sync.Mutex // guards the fields below
 	cond    *sync.Cond
 	order   []string
@@ -14,13 +17,15 @@ type queue struct {
 	closed  bool
 }
 
-func newQueue() *queue {
-	q := &queue{queued: map[string]bool{}, running: map[string]bool{}, dirty: map[string]bool{}}
+// New returns an empty queue.
+func New() *Queue {
+	q := &Queue{queued: map[string]bool{}, running: map[string]bool{}, dirty: map[string]bool{}}
 	q.cond = sync.NewCond(&q.mu)
 	return q
 }
 
-func (q *queue) add(id string) {
+// Add queues id unless it is queued already.
+func (q *Queue) Add(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	switch {
@@ -34,8 +39,8 @@ func (q *queue) add(id string) {
 	}
 }
 
-// get blocks for the next id; ok is false once the queue is closed.
-func (q *queue) get() (id string, ok bool) {
+// Get blocks for the next id; ok is false once the queue is closed.
+func (q *Queue) Get() (id string, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for len(q.order) == 0 && !q.closed {
@@ -50,8 +55,8 @@ func (q *queue) get() (id string, ok bool) {
 	return id, true
 }
 
-// done marks id finished, queueing it again if it was woken meanwhile.
-func (q *queue) done(id string) {
+// Done marks id finished, queueing it again if it was added meanwhile.
+func (q *Queue) Done(id string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.running, id)
@@ -63,7 +68,8 @@ func (q *queue) done(id string) {
 	}
 }
 
-func (q *queue) close() {
+// Close ends the queue: Get returns false from now on.
+func (q *Queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.closed = true
