@@ -142,3 +142,57 @@ func TestJobKeptLogsAndOutputs(t *testing.T) {
 		t.Errorf("outputs of a job canceled before it ran: %d %s; want 404", w.Code, w.Body)
 	}
 }
+
+// Deleting a workspace removes what the artifact store kept of its jobs
+// and codes, not only their rows.
+func TestDeleteWorkspaceRemovesArtifacts(t *testing.T) {
+	fx := newJobsFixture(t)
+	ctx := context.Background()
+	fx.mkCompute(t, fx.adminTok, "ci1", "")
+	if w := fx.do(t, fx.adminTok, "PUT", fx.arm("/jobs/j1"), jobBody("ci1", nil)); w.Code != 201 {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	j := fx.endJob(t, "j1", map[string]string{"stdout": "hello\n"}, map[string]string{"outputs/a.txt": "a"})
+	fx.readyCode(t, "src", "1")
+	code, err := fx.store.GetAsset(ctx, chub.AssetCode, fx.scope, "src", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := code.CodeURI[strings.LastIndex(code.CodeURI, "/")+1:]
+	c, err := fx.store.GetCompute(ctx, fx.scope, "ci1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fx.store.RemoveCompute(ctx, c); err != nil { // as the reconciler does once it is destroyed
+		t.Fatal(err)
+	}
+	for _, open := range []func() error{
+		func() error { f, err := fx.arts.OpenLog(j.ID, "stdout"); closeIf(f); return err },
+		func() error { f, err := fx.arts.OpenBlob(blob); closeIf(f); return err },
+	} {
+		if err := open(); err != nil {
+			t.Fatalf("before the delete: %v", err)
+		}
+	}
+	if w := fx.do(t, fx.adminTok, "DELETE", "/"+fx.scope.ResourceID()[1:]+"?"+apiV, ""); w.Code != 200 {
+		t.Fatalf("delete workspace: %d %s", w.Code, w.Body)
+	}
+	if f, err := fx.arts.OpenLog(j.ID, "stdout"); err == nil {
+		f.Close()
+		t.Error("the job's log is still kept after its workspace was deleted")
+	}
+	if f, err := fx.arts.OpenOutputs(j.ID); err == nil {
+		f.Close()
+		t.Error("the job's outputs are still kept after its workspace was deleted")
+	}
+	if f, err := fx.arts.OpenBlob(blob); err == nil {
+		f.Close()
+		t.Error("the code's upload is still kept after its workspace was deleted")
+	}
+}
+
+func closeIf(f interface{ Close() error }) {
+	if f != nil {
+		f.Close()
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -90,7 +91,13 @@ func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request, p param
 	if err := s.authorize(r, chub.ActionWorkspaceDelete, scope.ResourceID()); err != nil {
 		return err
 	}
-	err := s.cfg.Store.DeleteWorkspace(r.Context(), scope)
+	// The store forgets the workspace's jobs and codes with it; what is
+	// kept of them on disk goes after it.
+	jobIDs, blobIDs, err := s.workspaceArtifacts(r.Context(), scope)
+	if err != nil && !chub.IsNotFound(err) {
+		return err
+	}
+	err = s.cfg.Store.DeleteWorkspace(r.Context(), scope)
 	if chub.IsNotFound(err) {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -98,6 +105,51 @@ func (s *Server) deleteWorkspace(w http.ResponseWriter, r *http.Request, p param
 	if err != nil {
 		return err
 	}
+	if a := s.cfg.Artifacts; a != nil {
+		for _, id := range jobIDs {
+			if err := a.RemoveJob(id); err != nil {
+				s.log.Warn("delete workspace: remove a job's logs and outputs", "workspace", scope.Workspace, "job", id, "err", err)
+			}
+		}
+		for _, id := range blobIDs {
+			if err := a.RemoveBlob(id); err != nil {
+				s.log.Warn("delete workspace: remove a code's upload", "workspace", scope.Workspace, "blob", id, "err", err)
+			}
+		}
+	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// workspaceArtifacts lists the ids of a workspace's jobs and of the blobs
+// its code versions hold, whose files the artifact store keeps.
+func (s *Server) workspaceArtifacts(ctx context.Context, scope chub.WorkspaceScope) (jobIDs, blobIDs []string, err error) {
+	const page = 1000
+	for skip := 0; ; skip += page {
+		js, err := s.cfg.Store.ListJobs(ctx, chub.JobFilter{Workspace: &scope, View: chub.JobViewAll, Page: chub.Page{Skip: skip, Limit: page}})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, j := range js {
+			jobIDs = append(jobIDs, j.ID)
+		}
+		if len(js) < page {
+			break
+		}
+	}
+	for skip := 0; ; skip += page {
+		as, err := s.cfg.Store.ListAssets(ctx, chub.AssetCode, scope, "", chub.Page{Skip: skip, Limit: page})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, a := range as {
+			if i := strings.LastIndex(a.CodeURI, "/chub/v1/blobs/"); i >= 0 {
+				blobIDs = append(blobIDs, a.CodeURI[i+len("/chub/v1/blobs/"):])
+			}
+		}
+		if len(as) < page {
+			break
+		}
+	}
+	return jobIDs, blobIDs, nil
 }

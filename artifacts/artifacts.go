@@ -374,3 +374,17 @@ func tarHeaderFor(name string, h *tar.Header) *tar.Header {
 	}
 	return out
 }
+
+// RemoveBlob forgets an uploaded blob; an absent one is not an error.
+func (s *Store) RemoveBlob(id string) error {
+	if err := checkID("blob", id); err != nil {
+		return err
+	}
+	if s.Dir == "" {
+		return errors.New("artifacts: the store has no directory")
+	}
+	if err := os.Remove(s.blobPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove blob %s: %w", id, err)
+	}
+	return nil
+}
