@@ -201,25 +201,7 @@ func parseAssetBody(kind chub.AssetKind, body []byte) (*assetRequest, error) {
 	if err := p.refuse("asset stages are not kept", "stage"); err != nil {
 		return nil, err
 	}
-	if in.description, err = p.str("description"); err != nil {
-		return nil, err
-	}
-	if err := chub.ValidateDescription(in.description, "properties.description"); err != nil {
-		return nil, err
-	}
-	if in.tags, err = p.strMap("tags"); err != nil {
-		return nil, err
-	}
-	if err := chub.ValidateTags(in.tags); err != nil {
-		return nil, retarget(err, "properties.")
-	}
-	if in.properties, err = p.strMap("properties"); err != nil {
-		return nil, err
-	}
-	if err := checkProperties(in.properties, "properties.properties"); err != nil {
-		return nil, err
-	}
-	if in.isArchived, err = p.boolean("isArchived"); err != nil {
+	if in.description, in.tags, in.properties, in.isArchived, err = p.resourceBase(); err != nil {
 		return nil, err
 	}
 	return in, nil

@@ -123,25 +123,7 @@ func parseJobBody(body []byte, ws chub.WorkspaceScope) (*jobRequest, error) {
 		return nil, chub.Invalid("InvalidExperimentName", "properties.experimentName",
 			"experiment name %q must be 1 to 255 letters, digits, '_', '-' or '.', starting with a letter, digit or '_'", spec.ExperimentName)
 	}
-	if spec.Description, err = p.str("description"); err != nil {
-		return nil, err
-	}
-	if err := chub.ValidateDescription(spec.Description, "properties.description"); err != nil {
-		return nil, err
-	}
-	if spec.Tags, err = p.strMap("tags"); err != nil {
-		return nil, err
-	}
-	if err := chub.ValidateTags(spec.Tags); err != nil {
-		return nil, retarget(err, "properties.")
-	}
-	if spec.Properties, err = p.strMap("properties"); err != nil {
-		return nil, err
-	}
-	if err := checkProperties(spec.Properties, "properties.properties"); err != nil {
-		return nil, err
-	}
-	if req.isArchived, err = p.boolean("isArchived"); err != nil {
+	if spec.Description, spec.Tags, spec.Properties, req.isArchived, err = p.resourceBase(); err != nil {
 		return nil, err
 	}
 	if _, err := spec.ExpandCommand(func(string) string { return "" }); err != nil {

@@ -253,3 +253,29 @@ func readBody(r *http.Request) ([]byte, error) {
 	}
 	return body, nil
 }
+
+// resourceBase decodes and checks the fields every job and asset version
+// has: description, tags, properties and isArchived.
+func (o *jsonObject) resourceBase() (description string, tags, properties map[string]string, isArchived *bool, err error) {
+	if description, err = o.str("description"); err != nil {
+		return
+	}
+	if err = chub.ValidateDescription(description, "properties.description"); err != nil {
+		return
+	}
+	if tags, err = o.strMap("tags"); err != nil {
+		return
+	}
+	if err = chub.ValidateTags(tags); err != nil {
+		err = retarget(err, "properties.")
+		return
+	}
+	if properties, err = o.strMap("properties"); err != nil {
+		return
+	}
+	if err = checkProperties(properties, "properties.properties"); err != nil {
+		return
+	}
+	isArchived, err = o.boolean("isArchived")
+	return
+}
