@@ -104,7 +104,7 @@ func validScope(scope string) error {
 // serveAuthorization serves {scope}/providers/Microsoft.Authorization/...:
 // roleDefinitions and roleAssignments, as Azure shapes them.
 func (s *Server) serveAuthorization(w http.ResponseWriter, r *http.Request, scope, rest string) error {
-	if err := checkAPIVersion(r); err != nil {
+	if err := checkAuthorizationAPIVersion(r); err != nil {
 		return err
 	}
 	if err := validScope(scope); err != nil {
@@ -428,4 +428,32 @@ func (s *Server) deleteAssignment(w http.ResponseWriter, r *http.Request, scope,
 func Grant(ctx context.Context, store chub.Store, userID, roleID, scope, by string) error {
 	return store.CreateRoleAssignment(ctx, chub.RoleAssignment{ID: lifecycle.NewID(), PrincipalID: userID, RoleDefinitionID: roleID,
 		Scope: scope, CreatedAt: time.Now().UTC(), CreatedBy: by})
+}
+
+// AuthorizationAPIVersions are Microsoft.Authorization's published
+// api-versions of roleDefinitions and roleAssignments, which its official
+// clients send (@azure/arm-authorization: 2022-04-01). The Machine
+// Learning versions (APIVersions) are accepted there too: ComputeHub's
+// own clients send one version everywhere.
+var AuthorizationAPIVersions = []string{
+	"2015-07-01", "2018-01-01-preview", "2018-07-01-preview", "2018-09-01-preview",
+	"2020-03-01-preview", "2020-04-01-preview", "2020-08-01-preview", "2020-10-01-preview",
+	"2021-04-01-preview", "2022-01-01-preview", "2022-04-01", "2022-05-01-preview",
+}
+
+func checkAuthorizationAPIVersion(r *http.Request) error {
+	v := strings.ToLower(r.URL.Query().Get("api-version"))
+	if v == "" {
+		return checkAPIVersion(r) // names the parameter as missing
+	}
+	for _, known := range AuthorizationAPIVersions {
+		if v == known {
+			return nil
+		}
+	}
+	if err := checkAPIVersion(r); err != nil {
+		return chub.Invalid("InvalidApiVersionParameter", "api-version", "the api-version '%s' is not a supported version of Microsoft.Authorization; use one of '%s' (or a Microsoft.MachineLearningServices version)",
+			r.URL.Query().Get("api-version"), strings.Join(AuthorizationAPIVersions, ", "))
+	}
+	return nil
 }

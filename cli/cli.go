@@ -37,7 +37,7 @@ type globals struct {
 func Main(args []string) int {
 	g := &globals{stdout: os.Stdout, stderr: os.Stderr}
 	root := newRoot(g)
-	root.SetArgs(args)
+	root.SetArgs(azureBoolArgs(root, args))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)

@@ -84,7 +84,11 @@ func createInstanceCmdNamed(g *globals, use string) *cobra.Command {
 			}
 			access := "Disabled"
 			if cmd.Flags().Changed("ssh-public-access") {
-				access = map[bool]string{true: "Enabled", false: "Disabled"}[sshAccess != "false"]
+				on, ok := boolWord(sshAccess)
+				if !ok {
+					return fmt.Errorf("--ssh-public-access %q: give True or False (or yes/no), or the bare flag for True", sshAccess)
+				}
+				access = map[bool]string{true: "Enabled", false: "Disabled"}[on]
 			}
 			req.Settings.SSHSettings = &chub.SSHSettings{SSHPublicAccess: access, AdminPublicKey: sshKey}
 			if vnet != "" || subnet != "" {

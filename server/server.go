@@ -229,13 +229,14 @@ func Run(ctx context.Context, cfg Config) error {
 		apiServer.ServeHTTP(w, r)
 	}))
 	mux.Handle(appgateway.Prefix, http.HandlerFunc(appGate.ServeHandoff))
+	paths := armPaths(mux)
 	httpServer := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if appGate.Owns(r.Host) {
 				appGate.ServeHTTP(w, r)
 				return
 			}
-			mux.ServeHTTP(w, r)
+			paths.ServeHTTP(w, r)
 		}),
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second,
