@@ -64,3 +64,26 @@ func TestBoolWord(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAzureBoolArgs: no argument list panics, nothing after "--" changes,
+// and the rewrite never adds or reorders words other than joining a
+// boolean flag with its value.
+func FuzzAzureBoolArgs(f *testing.F) {
+	f.Add("computetarget create computeinstance -n x --ssh-public-access True --no-wait no")
+	f.Add("job create -c ci --stream -- echo yes")
+	f.Add("-v true -- --verbose false")
+	f.Fuzz(func(t *testing.T, line string) {
+		args := strings.Fields(line)
+		root := newRoot(&globals{stdout: io.Discard, stderr: io.Discard})
+		got := azureBoolArgs(root, args)
+		if len(got) > len(args) {
+			t.Fatalf("azureBoolArgs(%q) = %q: more words than given", args, got)
+		}
+		if i := slices.Index(args, "--"); i >= 0 {
+			j := slices.Index(got, "--")
+			if j < 0 || !slices.Equal(got[j:], args[i:]) {
+				t.Fatalf("azureBoolArgs(%q) = %q: changed what follows --", args, got)
+			}
+		}
+	})
+}
