@@ -358,7 +358,11 @@ func testCleanup(t *testing.T, newRuntime NewRuntime) {
 // awaits its new parent, PID 1, which alone can reap it.
 func HostTraces(id string) []string {
 	var out []string
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+	// The host's mount table as this test's parent (go test, a shell)
+	// sees it: /proc/self's is the main thread's, which libcontainer may
+	// have left in a container's mount namespace (see mountsUnder in
+	// runtime/local), showing that container's own mounts.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", os.Getppid())); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.Contains(line, id) {
 				out = append(out, "mount: "+line)
