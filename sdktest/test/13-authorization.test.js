@@ -134,4 +134,6 @@ test('roleAssignments: create, get, listForScope, delete for a new user', T, h.t
   h.assertRestError(gone, 404, 'get of a deleted assignment');
   const after = await all(c.roleAssignments.listForScope(SCOPE, { filter: `principalId eq '${principalId}'` }));
   assert.deepEqual(after, [], 'listForScope after delete');
+  const del = await h.raw('DELETE', `/chub/v1/users/${principalId}`);
+  assert.equal(del.status, 200, `delete user: ${del.text}`);
 }));
