@@ -15,8 +15,6 @@ package armtemplate
 
 import (
 	"time"
-
-	"github.com/computehub/chub"
 )
 
 // Deployment is what the deployment-context functions answer:
@@ -87,19 +85,29 @@ type Plan struct {
 	// Resources in an order where each comes after what it depends on;
 	// ties keep template order.
 	Resources []*Resource
+
+	t        *Template
+	d        Deployment
+	params   map[string]any
+	varCache map[string]any
+	varBusy  map[string]bool
+	bodies   []map[string]any
+	loops    []string
+	iters    []map[string]int
+	rawDeps  [][]string
 }
 
 // Parse reads a template document, checking its structure (contentVersion,
 // parameters, variables, resources, outputs) without evaluating it.
 func Parse(raw []byte) (*Template, error) {
-	return nil, chub.Invalid("InvalidTemplate", "", "the template engine is not built yet")
+	return parseTemplate(raw)
 }
 
 // Plan evaluates parameters, variables, resource names, conditions, copy
 // loops and dependsOn for a deployment with these parameter values (the
 // "value" of each {"p":{"value":...}}).
 func (t *Template) Plan(d Deployment, params map[string]any) (*Plan, error) {
-	return nil, chub.Invalid("InvalidTemplate", "", "the template engine is not built yet")
+	return t.plan(d, params)
 }
 
 // Render evaluates a resource's body: every member but type, name,
@@ -108,10 +116,10 @@ func (t *Template) Plan(d Deployment, params map[string]any) (*Plan, error) {
 // expressions evaluated and property copy loops expanded. A null
 // result of an expression (json('null')) leaves the member out.
 func (p *Plan) Render(r *Resource, ref Referencer) (map[string]any, error) {
-	return nil, chub.Invalid("InvalidTemplate", r.Path, "the template engine is not built yet")
+	return p.render(r, ref)
 }
 
 // Outputs evaluates the template's outputs (condition and copy included).
 func (p *Plan) Outputs(ref Referencer) (map[string]ParameterValue, error) {
-	return nil, chub.Invalid("InvalidTemplate", "outputs", "the template engine is not built yet")
+	return p.outputs(ref)
 }
