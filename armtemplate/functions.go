@@ -137,6 +137,7 @@ func init() {
 			}
 			return b.String(), nil
 		},
+		"if":  func(sc *scope, a []any) (any, error) { return nil, fmt.Errorf("if is evaluated lazily") },
 		"and": func(sc *scope, a []any) (any, error) { return boolFold(a, true) },
 		"or":  func(sc *scope, a []any) (any, error) { return boolFold(a, false) },
 		"not": func(sc *scope, a []any) (any, error) {
