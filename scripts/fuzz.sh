@@ -38,11 +38,20 @@ start=$SECONDS
 # fuzz_package runs the package's targets one by one; a line per target
 # goes to $logs/<n>.status, a failure's output to $logs/<n>.out.
 fuzz_package() {
-	local dir=$1 n=$2 pkg=./$1 name t0 out
+	local dir=$1 n=$2 pkg=./$1 name t0 out rc
 	[ "$dir" = . ] && pkg=.
 	for name in $(printf '%s\n' "${targets[@]}" | awk -v d="$dir" '$1 == d {print $2}'); do
 		t0=$SECONDS
-		if out=$($GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg" 2>&1); then
+		out=$($GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel 1 "$pkg" 2>&1)
+		rc=$?
+		# On a busy machine the fuzzer can spend all of FUZZTIME replaying the
+		# corpus and stop with "context deadline exceeded" and no failing input:
+		# that is no finding, so run the target once more, for longer.
+		if [ $rc -ne 0 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+			out=$($GO test -run '^$' -fuzz "^${name}\$" -fuzztime 20s -parallel 1 "$pkg" 2>&1)
+			rc=$?
+		fi
+		if [ $rc -eq 0 ]; then
 			echo "ok   $name ($pkg, $((SECONDS - t0))s)" >>"$logs/$n.status"
 		else
 			echo "FAIL $name ($pkg)" >>"$logs/$n.status"
